@@ -1,0 +1,53 @@
+# charlm: `make train` and `make test` do all of their own set-up on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED_DATA ?= ../shared/data
+CORPUS := data/civil_mots.txt
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install data train test lint format tensorboard bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch first, so nothing pulls the CUDA wheels.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install charlm with its dev tools
+
+data: ## Copy civil_mots.txt from $(SHARED_DATA) into data/ and check its SHA-256
+	@if [ ! -f $(CORPUS) ]; then \
+	  if [ -f $(SHARED_DATA)/civil_mots.txt ]; then cp $(SHARED_DATA)/civil_mots.txt $(CORPUS); \
+	  else echo "civil_mots.txt not found: put it in $(SHARED_DATA)/ (or data/), or run make data SHARED_DATA=/path/to/folder" >&2; exit 1; fi; \
+	fi
+	@cd data && sha256sum --quiet -c civil_mots.txt.sha256 \
+	  || { echo "data/civil_mots.txt does not match data/civil_mots.txt.sha256: delete it and run make data again" >&2; exit 1; }
+	@echo "data/civil_mots.txt: SHA-256 OK"
+
+train: install data ## Train the default model (Bengio MLP, the notebook's recipe); ARGS='experiment=bigram ...'
+	$(BIN)/charlm-train $(ARGS)
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+test: install data lint ## Lint, then the test suite (a few minutes on 2 cores)
+	$(BIN)/pytest -q $(ARGS)
+
+tensorboard: install ## Serve every run under logs/ on http://127.0.0.1:6006
+	$(BIN)/tensorboard --logdir logs --host 127.0.0.1 --port 6006
+
+clean: ## Remove caches and build files (never logs/, checkpoints or data/)
+	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +

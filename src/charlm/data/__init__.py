@@ -1,0 +1,18 @@
+"""Data layer: vocabulary, word lists, context windows and DataModules."""
+
+from charlm.data.corpus import CorpusError, load_words, split_words
+from charlm.data.datamodule import CharWindowDataModule, RandomWindowBatches
+from charlm.data.vocab import BOUNDARY, Vocabulary, VocabularyError
+from charlm.data.windows import context_windows
+
+__all__ = [
+    "BOUNDARY",
+    "CharWindowDataModule",
+    "CorpusError",
+    "RandomWindowBatches",
+    "Vocabulary",
+    "VocabularyError",
+    "context_windows",
+    "load_words",
+    "split_words",
+]

@@ -1,0 +1,104 @@
+"""Character vocabulary: the boundary token `.` is 0, the corpus characters are 1..V-1 in sorted order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+BOUNDARY = "."
+
+
+class VocabularyError(ValueError):
+    """A word or prefix holds characters the vocabulary cannot encode."""
+
+
+class Vocabulary:
+    """Maps characters to integer ids and back, as the course notebooks do (`stoi`/`itos`)."""
+
+    def __init__(self, chars: Iterable[str], boundary: str = BOUNDARY) -> None:
+        chars = sorted(set(chars))
+        if len(boundary) != 1:
+            raise VocabularyError(f"the boundary token must be one character, got {boundary!r}")
+        if boundary in chars:
+            raise VocabularyError(
+                f"the boundary token {boundary!r} is also a word character; "
+                "choose another boundary token (data.boundary=...)"
+            )
+        bad = [c for c in chars if len(c) != 1]
+        if bad:
+            raise VocabularyError(f"vocabulary entries must be single characters, got {bad!r}")
+        self.boundary = boundary
+        self.itos: list[str] = [boundary, *chars]
+        self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
+
+    @classmethod
+    def from_words(cls, words: Iterable[str], boundary: str = BOUNDARY) -> Vocabulary:
+        """Build the vocabulary of every character that appears in `words`."""
+        words = list(words)
+        with_boundary = [w for w in words if boundary in w]
+        if with_boundary:
+            raise VocabularyError(
+                f"{len(with_boundary)} word(s) contain the boundary token {boundary!r}, "
+                f"e.g. {with_boundary[:3]!r}; remove them or choose another boundary token "
+                "(data.boundary=...)"
+            )
+        return cls({c for w in words for c in w}, boundary=boundary)
+
+    @classmethod
+    def from_string(cls, itos: str) -> Vocabulary:
+        """Rebuild a vocabulary from `str(vocab)`-style storage: boundary first, then the characters."""
+        if not itos:
+            raise VocabularyError("an empty string is not a stored vocabulary")
+        return cls(itos[1:], boundary=itos[0])
+
+    def to_string(self) -> str:
+        """All symbols in id order; the inverse of `from_string`, used to store it in checkpoints."""
+        return "".join(self.itos)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and self.itos == other.itos
+
+    def __hash__(self) -> int:
+        return hash(self.to_string())
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({self.to_string()!r})"
+
+    @property
+    def chars(self) -> list[str]:
+        """The word characters, without the boundary token."""
+        return self.itos[1:]
+
+    def unknown(self, text: str) -> list[str]:
+        """Characters of `text` that are not word characters of this vocabulary, in order of appearance."""
+        seen: dict[str, None] = {}
+        for c in text:
+            if c not in self.stoi or c == self.boundary:
+                seen[c] = None
+        return list(seen)
+
+    def check(self, text: str, what: str = "text") -> None:
+        """Raise a `VocabularyError` naming the characters of `text` that cannot be encoded."""
+        bad = self.unknown(text)
+        if bad:
+            raise VocabularyError(
+                f"{what} {text!r} contains characters outside the vocabulary: "
+                f"{''.join(bad)!r}. The vocabulary is {''.join(self.chars)!r} "
+                f"(boundary token {self.boundary!r})"
+            )
+
+    def encode(self, word: str) -> list[int]:
+        """Ids of the characters of `word` (no boundary tokens added)."""
+        self.check(word, "word")
+        return [self.stoi[c] for c in word]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Characters of `ids`, stopping at nothing: boundary ids decode to the boundary token."""
+        return "".join(self.itos[int(i)] for i in ids)
+
+    def diff(self, other: Vocabulary) -> tuple[list[str], list[str]]:
+        """Characters only in self, and only in other."""
+        mine, theirs = set(self.itos), set(other.itos)
+        return sorted(mine - theirs), sorted(theirs - mine)

@@ -1,0 +1,7 @@
+"""Plain `torch.nn.Module` models, usable without Lightning."""
+
+from charlm.models.base import CharLM
+from charlm.models.bigram import BigramLM
+from charlm.models.mlp import BengioMLP
+
+__all__ = ["BengioMLP", "BigramLM", "CharLM"]

@@ -1,0 +1,66 @@
+"""Every config file composes, and every object it names instantiates."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+from hydra.utils import instantiate
+from omegaconf import open_dict
+
+from charlm.config import config_dir
+from charlm.train import instantiate_group
+
+CONF = config_dir()
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+GROUP_OPTIONS = [
+    (group, p.stem)
+    for group in ("data", "model", "trainer", "logger", "callbacks")
+    for p in sorted((CONF / group).glob("*.yaml"))
+]
+
+
+def _instantiate_run(cfg, corpus: Path):
+    with open_dict(cfg):
+        cfg.data.path = str(corpus)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup()
+    with open_dict(cfg):
+        cfg.model.net.update(datamodule.net_kwargs())
+    task = instantiate(cfg.model)
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=instantiate_group(cfg.get("callbacks")),
+        logger=instantiate_group(cfg.get("logger")) or False,
+    )
+    assert isinstance(datamodule, L.LightningDataModule)
+    assert isinstance(task, L.LightningModule)
+    assert isinstance(trainer, L.Trainer)
+    return datamodule, task, trainer
+
+
+def test_the_config_tree_is_found():
+    assert (CONF / "train.yaml").is_file()
+    assert EXPERIMENTS, "no experiment configs found"
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_instantiates(make_cfg, experiment, tiny_corpus):
+    cfg = make_cfg(f"experiment={experiment}")
+    _instantiate_run(cfg, tiny_corpus)
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS)
+def test_every_group_option_composes_and_instantiates(make_cfg, group, option, tiny_corpus):
+    cfg = make_cfg(f"{group}={option}")
+    _instantiate_run(cfg, tiny_corpus)
+
+
+def test_seed_zero_is_honoured(make_cfg, tiny_corpus):
+    cfg = make_cfg("seed=0")
+    assert cfg.seed == 0
+    _, task, _ = _instantiate_run(cfg, tiny_corpus)
+    again = make_cfg("seed=0")
+    _, task2, _ = _instantiate_run(again, tiny_corpus)
+    assert cfg.model.net.seed == 0
+    for p, q in zip(task.net.parameters(), task2.net.parameters(), strict=True):
+        assert p.equal(q)

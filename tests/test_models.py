@@ -1,0 +1,58 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from charlm import BengioMLP, BigramLM, Vocabulary
+
+
+def test_bengio_mlp_shapes_and_notebook_parameter_count():
+    model = BengioMLP(41, context_size=3, emb_size=2, hidden_size=100, seed=2147483647)
+    x = torch.randint(0, 41, (32, 3))
+    assert model(x).shape == (32, 41)
+    assert sum(p.numel() for p in model.parameters()) == 4923
+
+
+def test_bengio_mlp_is_the_equation():
+    model = BengioMLP(7, context_size=2, emb_size=3, hidden_size=5, seed=0)
+    x = torch.tensor([[0, 4], [6, 1]])
+    emb = torch.cat([model.C[x[:, 0]], model.C[x[:, 1]]], dim=1)
+    expected = torch.tanh(emb @ model.W1 + model.b1) @ model.W2 + model.b2
+    torch.testing.assert_close(model(x), expected)
+
+
+def test_same_seed_same_initialisation():
+    a, b = BengioMLP(10, seed=3), BengioMLP(10, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_bigram_is_one_hot_times_w():
+    model = BigramLM(5, seed=0)
+    x = torch.tensor([[0], [3], [4]])
+    expected = F.one_hot(x[:, 0], 5).float() @ model.W
+    torch.testing.assert_close(model(x), expected)
+
+
+def test_bigram_penalty_is_mean_square_of_w():
+    model = BigramLM(5, penalty=0.01, seed=0)
+    torch.testing.assert_close(model.regularization(), 0.01 * (model.W**2).mean())
+    assert float(BigramLM(5).regularization()) == 0
+
+
+def test_bigram_reads_only_the_last_token_of_a_longer_context():
+    model = BigramLM(5, context_size=3, seed=0)
+    torch.testing.assert_close(model(torch.tensor([[1, 2, 4]])), model.W[[4]])
+
+
+@pytest.mark.parametrize("kwargs", [{"hidden_size": 0}, {"emb_size": -1}, {"context_size": 0}])
+def test_impossible_sizes_are_refused(kwargs):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
+        BengioMLP(10, **kwargs)
+
+
+def test_models_sample_words_of_the_vocabulary(tiny_words):
+    vocab = Vocabulary.from_words(tiny_words)
+    model = BengioMLP(len(vocab), seed=0)
+    model.vocab = vocab
+    words = model.sample(5, generator=torch.Generator().manual_seed(0), max_len=20)
+    assert len(words) == 5
+    assert all(set(w) <= set(vocab.chars) and len(w) <= 20 for w in words)

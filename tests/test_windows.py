@@ -1,0 +1,65 @@
+import random
+
+import pytest
+import torch
+
+from charlm.data import Vocabulary, context_windows, load_words, split_words
+from charlm.data.corpus import CorpusError
+
+
+def test_windows_of_one_word(tiny_words):
+    vocab = Vocabulary.from_words(tiny_words)
+    x, y = context_windows(["emma"], vocab, 3)
+    e, m, a = vocab.stoi["e"], vocab.stoi["m"], vocab.stoi["a"]
+    assert x.tolist() == [[0, 0, 0], [0, 0, e], [0, e, m], [e, m, m], [m, m, a]]
+    assert y.tolist() == [e, m, m, a, 0]
+
+
+def test_window_count_is_characters_plus_words(tiny_words):
+    vocab = Vocabulary.from_words(tiny_words)
+    for k in (1, 3, 8):
+        x, y = context_windows(tiny_words, vocab, k)
+        assert x.shape == (sum(len(w) + 1 for w in tiny_words), k)
+        assert y.shape == (x.shape[0],)
+        assert x.dtype == torch.long
+
+
+def test_split_reproduces_random_seed_shuffle(tiny_words):
+    train, val, test = split_words(tiny_words, (0.8, 0.1, 0.1), seed=42)
+    expected = list(tiny_words)
+    random.seed(42)
+    random.shuffle(expected)
+    n1, n2 = int(0.8 * len(expected)), int(0.9 * len(expected))
+    assert (train, val, test) == (expected[:n1], expected[n1:n2], expected[n2:])
+
+
+def test_split_of_too_few_words_says_how_many_are_needed():
+    with pytest.raises(CorpusError, match="at least 6 words"):
+        split_words(["a", "b", "c"], (0.8, 0.1, 0.1))
+
+
+@pytest.mark.parametrize(
+    "fractions", [(0.8, 0.1, 0.2), (0.0, 0.5, 0.5), (1.2, -0.1, -0.1), (0.5, 0.5)]
+)
+def test_impossible_split_fractions_are_refused(tiny_words, fractions):
+    with pytest.raises(CorpusError, match="data.split"):
+        split_words(tiny_words, fractions)
+
+
+@pytest.mark.corpus
+def test_civil_mots_windows_match_the_notebook(corpus):
+    words = load_words(corpus)
+    assert len(words) == 7223
+    vocab = Vocabulary.from_words(words)
+    x, _ = context_windows(words, vocab, 3)
+    assert x.shape == (67652, 3)
+    x5, y5 = context_windows(words[40:45], vocab, 3)
+    assert x5.shape == (51, 3) and y5.shape == (51,)
+
+
+@pytest.mark.corpus
+def test_civil_mots_split_sizes(corpus):
+    words = load_words(corpus)
+    train, val, test = split_words(words)
+    assert (len(train), len(val), len(test)) == (5778, 722, 723)
+    assert sorted(train + val + test) == sorted(words)
