@@ -29,6 +29,12 @@ def config_dir() -> Path:
 
 
 def register_resolvers() -> None:
-    """`${run_id:}`: a per-process random suffix, so runs started in the same second never collide."""
+    """Config resolvers.
+
+    `${run_id:}`: a per-process random suffix, so runs started in the same second never collide.
+    `${scale:N,f}`: int(N * f), e.g. the step at which a schedule decays.
+    """
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", lambda: _RUN_ID, use_cache=True)
+    if not OmegaConf.has_resolver("scale"):
+        OmegaConf.register_new_resolver("scale", lambda n, f: int(int(n) * float(f)))

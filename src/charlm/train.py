@@ -55,7 +55,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     train_time = time.perf_counter() - started
 
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint else ""
+    last = checkpoint.last_model_path if checkpoint else ""
     if datamodule.has_split("test"):
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
     elif best:
@@ -70,6 +72,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         steps=trainer.global_step,
         train_time_s=round(train_time, 2),
         best_checkpoint=best or None,
+        last_checkpoint=last or None,
         output_dir=str(output_dir),
     )
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -52,12 +52,13 @@ class RandomWindowBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         chunks = itertools.count() if self.num_chunks is None else range(self.num_chunks)
+        n, k, b = len(self.y), self.steps_per_batch, self.batch_size
         if self.full_batch:
-            x, y = self.x.unsqueeze(0), self.y.unsqueeze(0)
+            # Every update sees all windows: views of the same tensors, no copies.
+            x, y = self.x.expand(k, *self.x.shape), self.y.expand(k, n)
             for _ in chunks:
                 yield x, y
             return
-        n, k, b = len(self.y), self.steps_per_batch, self.batch_size
         g = torch.Generator()
         for i in chunks:
             g.manual_seed((self.seed * 1_000_003 + self.start_chunk + i) % 2**63)
@@ -151,7 +152,7 @@ class CharWindowDataModule(L.LightningDataModule):
         )
         trainer = self.trainer
         if trainer is not None:
-            per_chunk = 1 if self.full_batch else self.steps_per_batch
+            per_chunk = self.steps_per_batch
             # Resuming: start from the chunk after the last one the restored run consumed.
             dataset.start_chunk = trainer.global_step // per_chunk
             if trainer.max_steps > 0:

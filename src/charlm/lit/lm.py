@@ -39,7 +39,8 @@ class LanguageModelTask(L.LightningModule):
         self.automatic_optimization = False
         self.net = net
         self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
+        # model/scheduler=none composes to an empty mapping: no schedule.
+        self.scheduler_factory = scheduler if callable(scheduler) else None
         # The composed run config, stored with every checkpoint (set by charlm.train).
         self.run_config: dict[str, Any] = {}
         self.metrics = torch.nn.ModuleDict(
