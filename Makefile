@@ -35,12 +35,12 @@ train: install data ## Train the default model (Bengio MLP, the notebook's recip
 	$(BIN)/charlm-train $(ARGS)
 
 lint: install ## ruff check and format check
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
 
 format: install ## Apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests $(wildcard bench)
+	$(BIN)/ruff format src tests $(wildcard bench)
 
 test: install data lint ## Lint, then the test suite (a few minutes on 2 cores)
 	$(BIN)/pytest -q $(ARGS)

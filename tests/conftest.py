@@ -43,19 +43,49 @@ def corpus() -> Path:
     return CORPUS
 
 
+def compose_train(root: Path, *overrides: str, output_dir: Path | None = None) -> DictConfig:
+    """Compose `train.yaml` with overrides, writing under `root`."""
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=list(overrides))
+    finally:
+        GlobalHydra.instance().clear()
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(root)
+        cfg.paths.output_dir = str(output_dir or root / "run")
+    return cfg
+
+
 @pytest.fixture
 def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """Compose `train.yaml` with overrides; paths point into tmp_path."""
-    register_resolvers()
 
-    def _make(*overrides: str, config_name: str = "train", output_dir: Path | None = None):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=list(overrides))
-        with open_dict(cfg):
-            cfg.paths.root_dir = str(tmp_path)
-            cfg.paths.output_dir = str(output_dir or tmp_path / "run")
-        return cfg
+    def _make(*overrides: str, output_dir: Path | None = None) -> DictConfig:
+        return compose_train(tmp_path, *overrides, output_dir=output_dir)
 
-    yield _make
-    GlobalHydra.instance().clear()
+    return _make
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One short training run on the tiny word list, shared by the tests that read its outputs."""
+    from charlm.train import train
+
+    root = tmp_path_factory.mktemp("trained")
+    corpus = root / "words.txt"
+    corpus.write_text("\n".join(TINY_WORDS) + "\n", encoding="utf-8")
+    cfg = compose_train(
+        root,
+        f"data.path={corpus}",
+        "data.split=[0.6,0.2,0.2]",
+        "trainer.max_steps=600",
+        "trainer.val_check_interval=3",
+        "callbacks.progress_bar=null",
+        "model/optimizer=adam",
+        "model.optimizer.lr=0.01",
+        "model.net.emb_size=4",
+    )
+    metrics = train(cfg)
+    return {"cfg": cfg, "metrics": metrics, "corpus": corpus, "dir": Path(cfg.paths.output_dir)}

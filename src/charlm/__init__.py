@@ -1,5 +1,6 @@
 """charlm: character-level language models (bigram, Bengio et al. 2003 MLP) with Lightning."""
 
+from charlm.checkpoint import CheckpointError, load_model
 from charlm.data import (
     CharWindowDataModule,
     CorpusError,
@@ -9,12 +10,16 @@ from charlm.data import (
     load_words,
     split_words,
 )
-from charlm.evaluation import evaluate_lm
-from charlm.models import BengioMLP, BigramLM, CharLM
+from charlm.errors import CharlmError
+from charlm.metrics import evaluate_lm
+from charlm.models import BengioMLP, BigramCounts, BigramLM, CharLM
 
 __all__ = [
     "BengioMLP",
+    "BigramCounts",
     "BigramLM",
+    "CharlmError",
+    "CheckpointError",
     "CharLM",
     "CharWindowDataModule",
     "CorpusError",
@@ -22,6 +27,7 @@ __all__ = [
     "VocabularyError",
     "context_windows",
     "evaluate_lm",
+    "load_model",
     "load_words",
     "split_words",
 ]

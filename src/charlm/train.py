@@ -51,6 +51,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs
     )
 
+    if cfg.get("lr_find") and cfg.lr_find.get("enabled"):
+        return find_lr(cfg.lr_find, trainer, task, datamodule, output_dir)
+
     started = time.perf_counter()
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     train_time = time.perf_counter() - started
@@ -79,6 +82,64 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     _log_hparams(trainer, cfg, metrics)
     log.info("metrics: %s", json.dumps(metrics))
     return metrics
+
+
+def find_lr(
+    options: DictConfig,
+    trainer: L.Trainer,
+    task: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    output_dir: Path,
+) -> dict[str, Any]:
+    """Lightning's learning-rate finder: loss against an exponentially growing lr.
+
+    Saves the curve as lr_find.png, lr_find.json and a TensorBoard figure, and returns the
+    suggested lr. One update per Lightning batch, so the finder's schedule advances per update.
+    """
+    from lightning.pytorch.tuner import Tuner
+
+    from charlm.lit.callbacks import tensorboard_writer
+
+    datamodule.steps_per_batch = 1
+    finder = Tuner(trainer).lr_find(
+        task,
+        datamodule=datamodule,
+        min_lr=options.min_lr,
+        max_lr=options.max_lr,
+        num_training=options.num_training,
+        early_stop_threshold=options.get("early_stop_threshold"),
+        update_attr=False,
+    )
+    if finder is None:
+        raise RuntimeError("the learning-rate finder returned no result")
+    suggestion = finder.suggestion(skip_begin=options.skip_begin)
+    lrs, losses = finder.results["lr"], finder.results["loss"]
+    lowest = min(range(len(losses)), key=lambda i: losses[i])
+    fig = finder.plot(suggest=False)
+    ax = fig.axes[0]
+    if suggestion is not None:
+        ax.plot(
+            suggestion, losses[lrs.index(suggestion)], "o", color="red", label="steepest descent"
+        )
+    ax.plot(lrs[lowest], losses[lowest], "s", color="green", label="lowest loss")
+    ax.legend()
+    fig.savefig(output_dir / "lr_find.png", dpi=100)
+    writer = tensorboard_writer(trainer)
+    if writer is not None:
+        writer.add_figure("lr_find", fig)
+        writer.flush()
+    result = {
+        "suggested_lr": suggestion,
+        "lowest_loss_lr": lrs[lowest],
+        "lr": lrs,
+        "loss": losses,
+    }
+    (output_dir / "lr_find.json").write_text(json.dumps(result, indent=2))
+    print(
+        f"suggested learning rate (steepest descent): {suggestion:.4g}; "
+        f"lowest loss at lr {lrs[lowest]:.4g}; curve: {output_dir / 'lr_find.png'}"
+    )
+    return result
 
 
 def _load_weights(path: str) -> dict[str, Any]:
@@ -112,9 +173,9 @@ def _log_hparams(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, Any]) -
 def optimized_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
     """The value a sweep minimises, named by `optimized_metric` as `split/name` (e.g. val/loss)."""
     name = cfg.get("optimized_metric")
-    if not name:
+    split, _, key = (name or "").partition("/")
+    if split not in metrics:
         return None
-    split, key = name.split("/", 1)
     return float(metrics[split][key])
 
 

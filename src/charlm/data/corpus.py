@@ -6,8 +6,10 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+from charlm.errors import CharlmError
 
-class CorpusError(ValueError):
+
+class CorpusError(CharlmError):
     """A word-list file is missing, empty, badly encoded or too small for what is asked of it."""
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from charlm.errors import CharlmError
+
 BOUNDARY = "."
 
 
-class VocabularyError(ValueError):
+class VocabularyError(CharlmError):
     """A word or prefix holds characters the vocabulary cannot encode."""
 
 
@@ -87,6 +89,17 @@ class Vocabulary:
                 f"{what} {text!r} contains characters outside the vocabulary: "
                 f"{''.join(bad)!r}. The vocabulary is {''.join(self.chars)!r} "
                 f"(boundary token {self.boundary!r})"
+            )
+
+    def check_words(self, words: Iterable[str], source: str) -> None:
+        """Raise a `VocabularyError` listing the characters of `words` this vocabulary lacks."""
+        have = set(self.chars)
+        extra = sorted({c for w in words for c in w} - have)
+        if extra:
+            raise VocabularyError(
+                f"{source} holds characters outside the model's vocabulary: {''.join(extra)!r}. "
+                f"The model knows {''.join(self.chars)!r}; use a model trained on this data, "
+                "or remove the words that hold them"
             )
 
     def encode(self, word: str) -> list[int]:

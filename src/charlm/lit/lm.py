@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from charlm.data.vocab import Vocabulary
-from charlm.evaluation import LMMetrics, evaluate_lm
+from charlm.metrics import LMMetrics, evaluate_lm
 from charlm.models.base import CharLM
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -69,7 +69,9 @@ class LanguageModelTask(L.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         x, y = batch  # (updates, batch, context), (updates, batch)
         optimizer = self.optimizers()
         scheduler = self.lr_schedulers()
@@ -105,6 +107,7 @@ class LanguageModelTask(L.LightningModule):
         self.log("step", float(self.global_step))
         self.log("train/loss", nlls.mean(), prog_bar=True)
         self.log("train/lr", float(optimizer.param_groups[0]["lr"]))
+        return nlls.mean()  # read by the Tuner's learning-rate finder
 
     @staticmethod
     def _plain_update(loss: torch.Tensor, optimizer: Any) -> None:

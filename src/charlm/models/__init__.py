@@ -2,6 +2,7 @@
 
 from charlm.models.base import CharLM
 from charlm.models.bigram import BigramLM
+from charlm.models.counts import BigramCounts
 from charlm.models.mlp import BengioMLP
 
-__all__ = ["BengioMLP", "BigramLM", "CharLM"]
+__all__ = ["BengioMLP", "BigramCounts", "BigramLM", "CharLM"]

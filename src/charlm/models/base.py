@@ -27,6 +27,8 @@ class CharLM(nn.Module):
         self.vocab_size = vocab_size
         self.context_size = context_size
         self.vocab: Vocabulary | None = None
+        # The run config of the checkpoint the model was loaded from (charlm.load_model).
+        self.config: dict = {}
 
     def regularization(self) -> torch.Tensor | None:
         """Extra term added to the training loss, or None (the default) for none."""

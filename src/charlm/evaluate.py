@@ -1,0 +1,72 @@
+"""`charlm-eval ckpt=PATH`: NLL, perplexity, bits per character and accuracy of a trained model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from charlm.checkpoint import checkpoint_words, load_model
+from charlm.config import config_dir
+from charlm.data.corpus import load_words
+from charlm.data.datamodule import TensorSlices
+from charlm.data.windows import context_windows
+from charlm.errors import CharlmError, report_errors
+from charlm.metrics import evaluate_lm
+from charlm.models.base import CharLM
+
+COLUMNS = ("loss", "ppl", "bpc", "acc", "windows")
+
+
+def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> dict[str, float]:
+    """Metrics of `model` over every window of `words` (the end token of each word included)."""
+    x, y = context_windows(words, model.vocab, model.context_size)
+    return evaluate_lm(model, TensorSlices(x, y, batch_size=batch_size))
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    """A plain-text table, one row per word set."""
+    header = f"{'words':<12}" + "".join(f"{c:>10}" for c in COLUMNS)
+    rows = [header, "-" * len(header)]
+    for name, m in results.items():
+        cells = "".join(f"{m[c]:>10d}" if c == "windows" else f"{m[c]:>10.4f}" for c in COLUMNS)
+        rows.append(f"{name:<12}{cells}")
+    return "\n".join(rows)
+
+
+def evaluate_checkpoint(
+    ckpt: str | Path, words: str | Path | None = None, data_path: str | Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """Metrics on the checkpoint's own train/val/test split, and on `words` if given."""
+    model = load_model(ckpt)
+    results = {
+        split: evaluate_words(model, part)
+        for split, part in checkpoint_words(model, data_path).items()
+        if part
+    }
+    if words:
+        extra = load_words(words)
+        model.vocab.check_words(extra, f"word list {words}")
+        results[Path(words).name] = evaluate_words(model, extra)
+    return results
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
+@report_errors("charlm-eval")
+def main(cfg: DictConfig) -> None:
+    """Console script `charlm-eval`."""
+    if not cfg.get("ckpt"):
+        raise CharlmError("no checkpoint given: charlm-eval ckpt=PATH/TO/last.ckpt")
+    results = evaluate_checkpoint(cfg.ckpt, cfg.get("words"), cfg.get("data_path"))
+    print(format_table(results))
+    ckpt = Path(cfg.ckpt)
+    output = Path(cfg.output) if cfg.get("output") else ckpt.parent / f"eval-{ckpt.stem}.json"
+    output.write_text(json.dumps({"checkpoint": str(ckpt), "results": results}, indent=2))
+    print(f"written to {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The console scripts charlm-sample and charlm-eval, and the learning-rate finder."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from charlm.sample import novelty, novelty_summary
+from charlm.train import train
+
+
+def _run(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_novelty_on_a_known_split():
+    splits = {"train": ["emma", "ava"], "val": ["mia"], "test": ["zoe"]}
+    tags = novelty(["emma", "mia", "zoe", "emmy", "ava", "x"], splits)
+    assert tags == ["train", "held-out", "held-out", "new", "train", "new"]
+    assert novelty_summary(tags) == (
+        "novelty of 6 samples: 2 train (33%), 2 held-out (33%), 2 new (33%)"
+    )
+
+
+def test_charlm_sample_prints_n_words_the_same_for_a_seed(trained_run):
+    ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
+    args = (f"ckpt={ckpt}", "n=7", "seed=3", "novelty=false")
+    first, second = _run("charlm.sample", *args), _run("charlm.sample", *args)
+    assert first.returncode == 0, first.stderr
+    words = first.stdout.split("\n")[:-1]
+    assert len(words) == 7
+    assert first.stdout == second.stdout
+
+
+def test_charlm_sample_tags_novelty_and_completes_prefixes(trained_run):
+    ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
+    out = _run("charlm.sample", f"ckpt={ckpt}", "n=10", "prefix=ma", "temperature=0.8")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().split("\n")
+    assert len(lines) == 11
+    words = trained_run["corpus"].read_text().split()
+    for line in lines[:-1]:
+        word, tag = line.split()
+        assert word.startswith("ma")
+        assert tag in {"train", "held-out", "new"}
+        assert (tag == "new") == (word not in words)
+    assert lines[-1].startswith("novelty of 10 samples:")
+
+
+def test_charlm_sample_unknown_prefix_is_one_clear_line(trained_run):
+    ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
+    out = _run("charlm.sample", f"ckpt={ckpt}", 'prefix="qué"')  # accents need quotes
+    assert out.returncode == 2
+    assert "outside the vocabulary: 'qé'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_charlm_eval_table_and_json(trained_run, tmp_path):
+    ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
+    extra = tmp_path / "more.txt"
+    extra.write_text("emma\nmila\nava\n", encoding="utf-8")
+    output = tmp_path / "eval.json"
+    out = _run("charlm.evaluate", f"ckpt={ckpt}", f"words={extra}", f"output={output}")
+    assert out.returncode == 0, out.stderr
+    for row in ("train", "val", "test", "more.txt"):
+        assert any(line.startswith(row) for line in out.stdout.splitlines())
+    results = json.loads(output.read_text())["results"]
+    assert results["more.txt"]["windows"] == 5 + 5 + 4
+    for split in ("train", "val", "test"):
+        m = results[split]
+        assert m["ppl"] == pytest.approx(2.718281828 ** m["loss"], rel=1e-6)
+        assert m["bpc"] == pytest.approx(m["loss"] / 0.693147181, rel=1e-6)
+    assert results["test"]["loss"] == pytest.approx(trained_run["metrics"]["test"]["loss"], abs=0.2)
+
+
+def test_lr_finder_writes_its_curve(make_cfg, tiny_corpus):
+    cfg = make_cfg(
+        f"data.path={tiny_corpus}",
+        "lr_find.enabled=true",
+        "lr_find.num_training=60",
+        "lr_find.skip_begin=5",
+        "callbacks.progress_bar=null",
+    )
+    result = train(cfg)
+    out = cfg.paths.output_dir
+    assert 1e-3 <= result["suggested_lr"] <= 1.0
+    assert len(result["lr"]) == len(result["loss"]) > 10
+    assert result["lr"][0] == pytest.approx(1e-3, rel=0.2) and result["lr"][-1] <= 1.0
+    with open(f"{out}/lr_find.png", "rb") as png:
+        assert png.read(8) == b"\x89PNG\r\n\x1a\n"
+    events = EventAccumulator(f"{out}/tensorboard").Reload()
+    assert "lr_find" in events.Tags()["images"]
