@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from charlm import BigramCounts, Vocabulary, evaluate_lm, load_model, load_words
-from charlm.data.datamodule import TensorSlices
+from charlm.data.batches import TensorSlices
 from charlm.data.windows import context_windows
 from charlm.train import train
 

@@ -1,7 +1,8 @@
 """Data layer: vocabulary, word lists, context windows and DataModules."""
 
 from charlm.data.corpus import CorpusError, load_words, split_words
-from charlm.data.datamodule import CharWindowDataModule, RandomWindowBatches
+from charlm.data.batches import RandomBatches, StepDataModule, TensorSlices
+from charlm.data.datamodule import CharWindowDataModule
 from charlm.data.vocab import BOUNDARY, Vocabulary, VocabularyError
 from charlm.data.windows import context_windows
 
@@ -9,7 +10,9 @@ __all__ = [
     "BOUNDARY",
     "CharWindowDataModule",
     "CorpusError",
-    "RandomWindowBatches",
+    "RandomBatches",
+    "StepDataModule",
+    "TensorSlices",
     "Vocabulary",
     "VocabularyError",
     "context_windows",

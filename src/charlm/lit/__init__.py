@@ -1,6 +1,7 @@
 """LightningModules and callbacks that train the `charlm.models` networks."""
 
 from charlm.lit.callbacks import EmbeddingPlot, SampleWords
-from charlm.lit.lm import LanguageModelTask, NonFiniteLossError
+from charlm.lit.base import NonFiniteLossError, StepTask
+from charlm.lit.lm import LanguageModelTask
 
-__all__ = ["EmbeddingPlot", "LanguageModelTask", "NonFiniteLossError", "SampleWords"]
+__all__ = ["EmbeddingPlot", "LanguageModelTask", "NonFiniteLossError", "SampleWords", "StepTask"]

@@ -1,0 +1,152 @@
+"""Serving in-memory tensors to Lightning: random minibatch chunks for training, slices for eval."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from charlm.errors import CharlmError
+
+SPLITS = ("train", "val", "test")
+
+
+class RandomBatches(IterableDataset):
+    """Minibatches drawn with replacement, as the notebooks' `torch.randint` loops do.
+
+    Each item is a chunk of `steps_per_batch` minibatches, shaped (steps, batch, ...): the
+    training step runs one optimiser update per minibatch, so the Trainer's fixed cost is paid
+    once per chunk rather than once per update. Chunk `c` is drawn from a generator seeded with
+    (seed, c) alone, so a resumed run draws the same batches as an uninterrupted one. With
+    `full_batch` every update sees all rows.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        steps_per_batch: int = 1,
+        seed: int = 0,
+        full_batch: bool = False,
+    ) -> None:
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.steps_per_batch = steps_per_batch
+        self.seed = seed
+        self.full_batch = full_batch
+        self.start_chunk = 0
+        self.num_chunks: int | None = None  # endless when None
+
+    def __len__(self) -> int:
+        if self.num_chunks is None:
+            raise TypeError("an endless RandomBatches has no length")
+        return self.num_chunks
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        chunks = itertools.count() if self.num_chunks is None else range(self.num_chunks)
+        n, k, b = len(self.y), self.steps_per_batch, self.batch_size
+        if self.full_batch:
+            # Views of the same tensors, no copies.
+            x, y = self.x.expand(k, *self.x.shape), self.y.expand(k, *self.y.shape)
+            for _ in chunks:
+                yield x, y
+            return
+        g = torch.Generator()
+        for i in chunks:
+            g.manual_seed((self.seed * 1_000_003 + self.start_chunk + i) % 2**63)
+            ix = torch.randint(0, n, (k * b,), generator=g)
+            yield self.x[ix].view(k, b, *self.x.shape[1:]), self.y[ix].view(k, b, *self.y.shape[1:])
+
+
+class TensorSlices(Dataset):
+    """Consecutive slices of tensors: whole batches without per-sample indexing and collation."""
+
+    def __init__(self, *tensors: torch.Tensor, batch_size: int) -> None:
+        self.tensors = tensors
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.tensors[0]) / self.batch_size)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        window = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return tuple(t[window] for t in self.tensors)
+
+
+class StepDataModule(L.LightningDataModule):
+    """Train/val/test tensors in memory, trained by steps (optimiser updates), not epochs.
+
+    Subclasses fill `self.splits[name] = (x, y)` in `setup`.
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        steps_per_batch: int = 1,
+        full_batch: bool = False,
+        eval_batch_size: int = 8192,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        check_positive(
+            "data",
+            batch_size=batch_size,
+            steps_per_batch=steps_per_batch,
+            eval_batch_size=eval_batch_size,
+        )
+        self.batch_size = batch_size
+        self.steps_per_batch = steps_per_batch
+        self.full_batch = full_batch
+        self.eval_batch_size = eval_batch_size
+        self.seed = seed
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def has_split(self, name: str) -> bool:
+        """Whether the split holds any row (a 1/0/0 split trains on everything)."""
+        self.setup()
+        return name in self.splits and len(self.splits[name][1]) > 0
+
+    def train_dataloader(self) -> DataLoader:
+        x, y = self.splits["train"]
+        # Each process of a multi-process run draws its own batches.
+        rank = self.trainer.global_rank if self._has_trainer() else 0
+        dataset = RandomBatches(
+            x, y, self.batch_size, self.steps_per_batch, self.seed + rank, self.full_batch
+        )
+        if self._has_trainer():
+            trainer = self.trainer
+            # Resuming: start from the chunk after the last one the restored run consumed.
+            dataset.start_chunk = trainer.global_step // self.steps_per_batch
+            if trainer.max_steps > 0:
+                # One epoch is the whole run, so the progress bar knows its total.
+                remaining = trainer.max_steps - trainer.global_step
+                dataset.num_chunks = math.ceil(remaining / self.steps_per_batch)
+        return DataLoader(dataset, batch_size=None)
+
+    def _has_trainer(self) -> bool:
+        return getattr(self, "trainer", None) is not None
+
+    def eval_dataloader(self, name: str) -> DataLoader:
+        """One split in order, in batches of `eval_batch_size`."""
+        x, y = self.splits[name]
+        return DataLoader(TensorSlices(x, y, batch_size=self.eval_batch_size), batch_size=None)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("test")
+
+
+def check_positive(group: str, **values: int) -> None:
+    """Raise `CharlmError` naming the first value that is not an integer >= 1."""
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise CharlmError(f"{group}.{key}={value!r}: must be an integer >= 1")

@@ -1,0 +1,117 @@
+"""The training step shared by every charlm task: chunks of minibatches, one update each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class StepTask(L.LightningModule):
+    """Trains `net` by optimiser updates over chunks of minibatches (see `RandomBatches`).
+
+    Each Lightning batch holds `steps` minibatches; the step runs one optimiser update per
+    minibatch with manual optimisation, so `trainer.global_step` counts updates exactly as the
+    notebooks' loops count iterations. Subclasses give `objective` and the eval metrics.
+    """
+
+    def __init__(
+        self, net: nn.Module, optimizer: OptimizerFactory, scheduler: SchedulerFactory | None = None
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.net = net
+        self.optimizer_factory = optimizer
+        # model/scheduler=none composes to an empty mapping: no schedule.
+        self.scheduler_factory = scheduler if callable(scheduler) else None
+        # The composed run config, stored with every checkpoint (set by charlm.train).
+        self.run_config: dict[str, Any] = {}
+
+    def objective(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss to minimise, loss to report) of one minibatch."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.net.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        x, y = batch  # (updates, batch, ...), (updates, batch, ...)
+        optimizer = self.optimizers()
+        scheduler = self.lr_schedulers()
+        updates = x.shape[0]
+        if self.trainer.max_steps > 0:
+            updates = min(updates, self.trainer.max_steps - self.global_step)
+        first_step = self.global_step
+        reported = []
+        for i in range(updates):
+            loss, report = self.objective(x[i], y[i])
+            if i == updates - 1:
+                # The chunk's last update goes through Lightning, so callbacks' backward and
+                # optimiser-step hooks run once per chunk.
+                optimizer.zero_grad(set_to_none=True)
+                self.manual_backward(loss)
+                optimizer.step()
+            else:
+                self._plain_update(loss, optimizer)
+            if scheduler is not None:
+                scheduler.step()
+            reported.append(report.detach())
+        losses = torch.stack(reported)
+        finite = torch.isfinite(losses)
+        if not bool(finite.all()):
+            bad = int((~finite).nonzero()[0])
+            raise NonFiniteLossError(
+                f"training loss became {float(losses[bad])} at step {first_step + bad + 1}; "
+                "lower the learning rate (model.optimizer.lr) or check the data"
+            )
+        # Logged against optimiser updates, not Lightning batches.
+        self.log("step", float(self.global_step))
+        self.log("train/loss", losses.mean(), prog_bar=True)
+        self.log("train/lr", float(optimizer.param_groups[0]["lr"]))
+        return losses.mean()  # read by the Tuner's learning-rate finder
+
+    @staticmethod
+    def _plain_update(loss: torch.Tensor, optimizer: Any) -> None:
+        """One update with the bare torch optimiser, counted in `trainer.global_step`.
+
+        Lightning's per-update wrappers (precision plugin, callback hooks, profiler) cost far more
+        than these small models' own forward and backward; the step counter hooks are the ones
+        the manual optimisation loop itself installs on the optimiser.
+        """
+        optimizer.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer._on_before_step()
+        optimizer.optimizer.step()
+        optimizer._on_after_step()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Plain strings only, so the checkpoint loads with torch.load(weights_only=True).
+        from omegaconf import OmegaConf
+
+        vocab = getattr(self.net, "vocab", None)
+        checkpoint["charlm"] = {
+            "vocab": vocab.to_string() if vocab is not None else None,
+            "config": OmegaConf.to_yaml(self.run_config),
+        }
