@@ -33,7 +33,10 @@ def register_resolvers() -> None:
 
     `${run_id:}`: a per-process random suffix, so runs started in the same second never collide.
     `${scale:N,f}`: int(N * f), e.g. the step at which a schedule decays.
+    `${cwd:}`: the directory the program was started in (usable before Hydra's own config is).
     """
+    if not OmegaConf.has_resolver("cwd"):
+        OmegaConf.register_new_resolver("cwd", os.getcwd, use_cache=True)
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", lambda: _RUN_ID, use_cache=True)
     if not OmegaConf.has_resolver("scale"):

@@ -11,8 +11,8 @@ from omegaconf import DictConfig
 
 from charlm.checkpoint import checkpoint_words, load_model
 from charlm.config import config_dir
-from charlm.data.corpus import load_words
 from charlm.data.batches import TensorSlices
+from charlm.data.corpus import load_words
 from charlm.data.windows import context_windows
 from charlm.errors import CharlmError, report_errors
 from charlm.metrics import evaluate_lm

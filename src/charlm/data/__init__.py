@@ -1,8 +1,9 @@
 """Data layer: vocabulary, word lists, context windows and DataModules."""
 
-from charlm.data.corpus import CorpusError, load_words, split_words
 from charlm.data.batches import RandomBatches, StepDataModule, TensorSlices
+from charlm.data.corpus import CorpusError, load_words, split_words
 from charlm.data.datamodule import CharWindowDataModule
+from charlm.data.tables import FizzBuzzDataModule, TableDataModule
 from charlm.data.vocab import BOUNDARY, Vocabulary, VocabularyError
 from charlm.data.windows import context_windows
 
@@ -10,8 +11,10 @@ __all__ = [
     "BOUNDARY",
     "CharWindowDataModule",
     "CorpusError",
+    "FizzBuzzDataModule",
     "RandomBatches",
     "StepDataModule",
+    "TableDataModule",
     "TensorSlices",
     "Vocabulary",
     "VocabularyError",

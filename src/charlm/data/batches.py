@@ -108,6 +108,9 @@ class StepDataModule(L.LightningDataModule):
         self.seed = seed
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
+    def setup(self, stage: str | None = None) -> None:
+        """Build `self.splits`; tables built in `__init__` have nothing left to do."""
+
     def has_split(self, name: str) -> bool:
         """Whether the split holds any row (a 1/0/0 split trains on everything)."""
         self.setup()

@@ -1,7 +1,17 @@
 """LightningModules and callbacks that train the `charlm.models` networks."""
 
-from charlm.lit.callbacks import EmbeddingPlot, SampleWords
 from charlm.lit.base import NonFiniteLossError, StepTask
+from charlm.lit.callbacks import DecisionBoundary, EmbeddingPlot, FizzBuzzReport, SampleWords
+from charlm.lit.classifier import ClassifierTask
 from charlm.lit.lm import LanguageModelTask
 
-__all__ = ["EmbeddingPlot", "LanguageModelTask", "NonFiniteLossError", "SampleWords", "StepTask"]
+__all__ = [
+    "ClassifierTask",
+    "DecisionBoundary",
+    "EmbeddingPlot",
+    "FizzBuzzReport",
+    "LanguageModelTask",
+    "NonFiniteLossError",
+    "SampleWords",
+    "StepTask",
+]

@@ -2,7 +2,28 @@
 
 from charlm.models.base import CharLM
 from charlm.models.bigram import BigramLM
+from charlm.models.classifiers import (
+    Classifier,
+    LinearClassifier,
+    MLPClassifier,
+    Perceptron,
+    Prediction,
+    SigmoidMLP,
+    XORNetwork,
+)
 from charlm.models.counts import BigramCounts
 from charlm.models.mlp import BengioMLP
 
-__all__ = ["BengioMLP", "BigramCounts", "BigramLM", "CharLM"]
+__all__ = [
+    "BengioMLP",
+    "BigramCounts",
+    "BigramLM",
+    "CharLM",
+    "Classifier",
+    "LinearClassifier",
+    "MLPClassifier",
+    "Perceptron",
+    "Prediction",
+    "SigmoidMLP",
+    "XORNetwork",
+]

@@ -1,0 +1,97 @@
+"""LightningModule for the course's classifiers: cross-entropy (or binary), accuracy metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from charlm.lit.base import OptimizerFactory, SchedulerFactory, StepTask
+from charlm.models.classifiers import Classifier
+
+
+class ClassifierTask(StepTask):
+    """Trains a `Classifier`; logs train/loss, train/acc and val|test loss and acc.
+
+    A network with one output is trained with binary cross-entropy on its logit, one with
+    several with cross-entropy.
+    """
+
+    def __init__(
+        self,
+        net: Classifier,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        num_classes: int = 2,
+    ) -> None:
+        super().__init__(net, optimizer, scheduler)
+        self.num_classes = num_classes
+        self.metrics = torch.nn.ModuleDict(
+            {
+                stage: torch.nn.ModuleDict(
+                    {
+                        "loss": MeanMetric(),
+                        "acc": MulticlassAccuracy(num_classes=num_classes, average="micro"),
+                    }
+                )
+                for stage in ("fit", "val", "test")
+            }
+        )
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if logits.shape[-1] == 1:
+            return F.binary_cross_entropy_with_logits(logits[:, 0], y.float())
+        return F.cross_entropy(logits, y)
+
+    def objective(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loss = self.loss(self.net(x), y)
+        return loss, loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # Accuracy of the last minibatch of the chunk, with the weights after its update.
+        x, y = batch
+        with torch.no_grad():
+            labels = self.net.predict(x[-1]).labels
+        self.log("train/acc", (labels == y[-1]).float().mean())
+
+    def _eval_step(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+        x, y = batch
+        logits = self.net(x)
+        metrics = self.metrics[stage]
+        metrics["loss"].update(self.loss(logits, y), weight=len(y))
+        metrics["acc"].update(self.net.predict(x).labels, y)
+
+    def _eval_epoch_end(self, stage: str) -> dict[str, float]:
+        values = {name: float(m.compute()) for name, m in self.metrics[stage].items()}
+        for m in self.metrics[stage].values():
+            m.reset()
+        if stage == "val":
+            self.log("step", float(self.global_step))
+        for name, value in values.items():
+            self.log(f"{stage}/{name}", value, prog_bar=True)
+        return values
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    @torch.no_grad()
+    def evaluate(self, batches: Any) -> dict[str, float]:
+        """Loss and accuracy over a dataloader, outside the Trainer."""
+        for x, y in batches:
+            self._eval_step("fit", (x, y))
+        values = {name: float(m.compute()) for name, m in self.metrics["fit"].items()}
+        for m in self.metrics["fit"].values():
+            m.reset()
+        return values
