@@ -27,7 +27,7 @@ class LMMetrics(torch.nn.Module):
         nll = float(self.nll.compute())
         return {
             "loss": nll,
-            "ppl": math.exp(nll),
+            "ppl": math.exp(nll) if nll < 700 else math.inf,
             "bpc": nll / math.log(2),
             "acc": float(self.acc.compute()),
         }

@@ -11,43 +11,73 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from charlm.config import config_dir, register_resolvers
+from charlm.errors import CharlmError, report_errors
+from charlm.lit.base import NonFiniteLossError
+from charlm.validate import ConfigError, validate_config
 
 log = logging.getLogger(__name__)
 register_resolvers()
+
+
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, letting a charlm error about bad input through unwrapped."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, CharlmError):
+            raise cause from None
+        if isinstance(cause, ValueError):
+            raise ConfigError(str(cause)) from None
+        raise
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a config group such as `callbacks` or `logger`."""
     if not group:
         return []
-    return [instantiate(item) for item in group.values() if item and "_target_" in item]
+    return [build(item) for item in group.values() if item and "_target_" in item]
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse to train into a directory that already holds another run's checkpoints."""
+    existing = sorted((output_dir / "checkpoints").glob("*.ckpt"))
+    if existing:
+        raise ConfigError(
+            f"{output_dir} already holds checkpoints of an earlier run ({existing[0].name}, ...); "
+            "they are kept: choose another hydra.run.dir (the default makes a new one per run), "
+            f"or continue that run in a new directory with ckpt_path={existing[-1]}"
+        )
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Seed, build data, model and trainer, fit, test; return and save the final metrics."""
+    validate_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    check_output_dir(output_dir)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
-    output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    datamodule = instantiate(cfg.data)
+    datamodule = build(cfg.data)
     datamodule.setup()
     with open_dict(cfg):
         cfg.model.net.update(datamodule.net_kwargs())
-    task = instantiate(cfg.model)
+    task = build(cfg.model)
     task.run_config = OmegaConf.to_container(cfg, resolve=True)
 
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     has_val = datamodule.has_split("val")
     trainer_kwargs = {} if has_val else {"limit_val_batches": 0, "num_sanity_val_steps": 0}
-    trainer: L.Trainer = instantiate(
+    trainer: L.Trainer = build(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs
     )
 
@@ -55,7 +85,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return find_lr(cfg.lr_find, trainer, task, datamodule, output_dir)
 
     started = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except NonFiniteLossError as err:
+        saved = sorted((output_dir / "checkpoints").glob("*.ckpt"))
+        kept = ", ".join(str(p) for p in saved) or "none yet (it failed before the first one)"
+        raise NonFiniteLossError(f"{err}. Training stopped; checkpoints kept: {kept}") from None
     train_time = time.perf_counter() - started
 
     checkpoint = trainer.checkpoint_callback
@@ -180,6 +215,7 @@ def optimized_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+@report_errors("charlm-train")
 def main(cfg: DictConfig) -> float | None:
     """Console script `charlm-train`."""
     metrics = train(cfg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Iterator
 
 import lightning as L
@@ -13,6 +14,9 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from charlm.errors import CharlmError
 
 SPLITS = ("train", "val", "test")
+
+# RandomBatches reports its length for the progress bar and never runs in worker processes.
+warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
 
 
 class RandomBatches(IterableDataset):

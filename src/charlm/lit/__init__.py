@@ -1,7 +1,13 @@
 """LightningModules and callbacks that train the `charlm.models` networks."""
 
 from charlm.lit.base import NonFiniteLossError, StepTask
-from charlm.lit.callbacks import DecisionBoundary, EmbeddingPlot, FizzBuzzReport, SampleWords
+from charlm.lit.callbacks import (
+    DecisionBoundary,
+    EmbeddingPlot,
+    FizzBuzzReport,
+    GracefulStop,
+    SampleWords,
+)
 from charlm.lit.classifier import ClassifierTask
 from charlm.lit.lm import LanguageModelTask
 
@@ -10,6 +16,7 @@ __all__ = [
     "DecisionBoundary",
     "EmbeddingPlot",
     "FizzBuzzReport",
+    "GracefulStop",
     "LanguageModelTask",
     "NonFiniteLossError",
     "SampleWords",

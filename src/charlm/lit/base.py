@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -9,11 +10,13 @@ import lightning as L
 import torch
 from torch import nn
 
+from charlm.errors import CharlmError
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(CharlmError):
     """The training loss became NaN or infinite."""
 
 
@@ -63,10 +66,16 @@ class StepTask(L.LightningModule):
         updates = x.shape[0]
         if self.trainer.max_steps > 0:
             updates = min(updates, self.trainer.max_steps - self.global_step)
-        first_step = self.global_step
         reported = []
         for i in range(updates):
             loss, report = self.objective(x[i], y[i])
+            value = float(report.detach())
+            if not math.isfinite(value):
+                # Stop before this update: the weights are still the last finite ones.
+                raise NonFiniteLossError(
+                    f"training loss became {value} at step {self.global_step + 1}; "
+                    "lower the learning rate (model.optimizer.lr) or check the data"
+                )
             if i == updates - 1:
                 # The chunk's last update goes through Lightning, so callbacks' backward and
                 # optimiser-step hooks run once per chunk.
@@ -77,15 +86,8 @@ class StepTask(L.LightningModule):
                 self._plain_update(loss, optimizer)
             if scheduler is not None:
                 scheduler.step()
-            reported.append(report.detach())
-        losses = torch.stack(reported)
-        finite = torch.isfinite(losses)
-        if not bool(finite.all()):
-            bad = int((~finite).nonzero()[0])
-            raise NonFiniteLossError(
-                f"training loss became {float(losses[bad])} at step {first_step + bad + 1}; "
-                "lower the learning rate (model.optimizer.lr) or check the data"
-            )
+            reported.append(value)
+        losses = torch.tensor(reported)
         # Logged against optimiser updates, not Lightning batches.
         self.log("step", float(self.global_step))
         self.log("train/loss", losses.mean(), prog_bar=True)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -147,3 +152,60 @@ class FizzBuzzReport(L.Callback):
         confusion.update(labels, y)
         fig, _ = confusion.plot(labels=list(FIZZBUZZ_CLASSES))
         writer.add_figure("fizzbuzz/confusion_matrix", fig, trainer.global_step)
+
+
+class GracefulStop(L.Callback):
+    """Ctrl-C (SIGINT) or SIGTERM: finish the current batch, write last.ckpt, then stop.
+
+    Stopping between batches keeps the checkpoint consistent (weights, optimiser, schedule,
+    step and batch stream), so resuming with `ckpt_path=.../last.ckpt` ends exactly where an
+    uninterrupted run would. A second Ctrl-C stops at once, without a checkpoint.
+    """
+
+    def __init__(self) -> None:
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested is not None:
+            raise KeyboardInterrupt
+        self.requested = signum
+        print(f"\nsignal {signal.Signals(signum).name}: stopping after this batch", flush=True)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.requested = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handler)
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any
+    ) -> None:
+        if self.requested is None:
+            return
+        checkpoint = trainer.checkpoint_callback
+        dirpath = Path(checkpoint.dirpath) if checkpoint and checkpoint.dirpath else None
+        dirpath = dirpath or Path(trainer.default_root_dir) / "checkpoints"
+        path = dirpath / "last.ckpt"
+        trainer.save_checkpoint(path)
+        print(
+            f"interrupted at step {trainer.global_step}: saved {path}; "
+            f"resume with ckpt_path={path}",
+            flush=True,
+        )
+        self._restore()
+        raise KeyboardInterrupt
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore()
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self._restore()
