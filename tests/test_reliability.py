@@ -163,7 +163,7 @@ def test_a_run_never_overwrites_an_earlier_runs_checkpoints(make_cfg, tiny_corpu
     assert after == before
 
 
-RUN = ("trainer.max_steps=3000", "trainer.val_check_interval=10", "data.steps_per_batch=10",
+RUN = ("trainer.max_steps=1200", "trainer.val_check_interval=10", "data.steps_per_batch=10",
        "callbacks.progress_bar=null", "logger=none", "data.split=[0.6,0.2,0.2]")  # fmt: skip
 
 
@@ -184,7 +184,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_corpus, signu
     assert proc.returncode != 0, out
     assert "interrupted at step" in out
     stopped_at = torch.load(last, weights_only=True)["global_step"]
-    assert 0 < stopped_at < 3000
+    assert 0 < stopped_at < 1200
 
     resumed = _cli(*common, f"ckpt_path={last}", "hydra.run.dir=resumed", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -193,7 +193,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_corpus, signu
 
     a = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
     b = json.loads((tmp_path / "straight" / "metrics.json").read_text())
-    assert a["steps"] == b["steps"] == 3000
+    assert a["steps"] == b["steps"] == 1200
     for split in ("train", "val", "test"):
         assert a[split]["loss"] == pytest.approx(b[split]["loss"], rel=1e-6)
     wa = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", weights_only=True)["state_dict"]

@@ -12,7 +12,7 @@ from charlm.data import (
 )
 from charlm.errors import CharlmError
 from charlm.metrics import evaluate_lm
-from charlm.models import BengioMLP, BigramCounts, BigramLM, CharLM
+from charlm.models import BengioMLP, BigramCounts, BigramLM, CharLM, FeedForwardLM
 
 __all__ = [
     "BengioMLP",
@@ -23,6 +23,7 @@ __all__ = [
     "CharLM",
     "CharWindowDataModule",
     "CorpusError",
+    "FeedForwardLM",
     "Vocabulary",
     "VocabularyError",
     "context_windows",

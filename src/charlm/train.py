@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -55,8 +58,11 @@ def check_output_dir(output_dir: Path) -> None:
         )
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Seed, build data, model and trainer, fit, test; return and save the final metrics."""
+def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
+    """Seed, build data, model and trainer, fit, test; return and save the final metrics.
+
+    `extra_callbacks` join the configured ones (for code that drives runs, e.g. benchmarks).
+    """
     validate_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     check_output_dir(output_dir)
@@ -73,7 +79,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     task = build(cfg.model)
     task.run_config = OmegaConf.to_container(cfg, resolve=True)
 
-    callbacks = instantiate_group(cfg.get("callbacks"))
+    callbacks = instantiate_group(cfg.get("callbacks")) + list(extra_callbacks or [])
     loggers = instantiate_group(cfg.get("logger"))
     has_val = datamodule.has_split("val")
     trainer_kwargs = {} if has_val else {"limit_val_batches": 0, "num_sanity_val_steps": 0}
@@ -95,11 +101,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint else ""
-    last = checkpoint.last_model_path if checkpoint else ""
+    last_file = (
+        Path(checkpoint.dirpath) / "last.ckpt" if checkpoint and checkpoint.dirpath else None
+    )
+    last = str(last_file) if last_file and last_file.is_file() else ""
     if datamodule.has_split("test"):
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
-    elif best:
-        task.load_state_dict(_load_weights(best))
+    # metrics.json scores the weights the test used, in this process (with ddp_spawn the
+    # training ran in child processes).
+    scored = best or last
+    steps = trainer.global_step
+    if scored:
+        saved = torch.load(scored, map_location="cpu", weights_only=True)
+        task.load_state_dict(saved["state_dict"])
+        if last:
+            steps = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
 
     metrics: dict[str, Any] = {
         split: task.evaluate(datamodule.eval_dataloader(split))
@@ -107,7 +123,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if datamodule.has_split(split)
     }
     metrics.update(
-        steps=trainer.global_step,
+        steps=steps,
         train_time_s=round(train_time, 2),
         best_checkpoint=best or None,
         last_checkpoint=last or None,
@@ -177,10 +193,6 @@ def find_lr(
     return result
 
 
-def _load_weights(path: str) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-
-
 def _log_hparams(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, Any]) -> None:
     """Hyperparameters against the final losses, for TensorBoard's HPARAMS tab."""
     hparams = {
@@ -214,12 +226,27 @@ def optimized_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
     return float(metrics[split][key])
 
 
+def run_sweep_job(cfg: DictConfig) -> float | None:
+    """One job of a multirun: a failure is recorded, logged and scored, and the sweep goes on."""
+    try:
+        return optimized_metric(cfg, train(cfg))
+    except Exception as err:  # a failed job must not stop the other jobs of the sweep
+        log.exception("this job failed")
+        output_dir = Path(cfg.paths.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        error = f"{type(err).__name__}: {err}"
+        (output_dir / "failed.json").write_text(json.dumps({"error": error}, indent=2))
+        print(f"charlm-train: job failed: {error}", file=sys.stderr)
+        return float(cfg.get("failure_value", 1.0e9))
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 @report_errors("charlm-train")
 def main(cfg: DictConfig) -> float | None:
     """Console script `charlm-train`."""
-    metrics = train(cfg)
-    return optimized_metric(cfg, metrics)
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return run_sweep_job(cfg)
+    return optimized_metric(cfg, train(cfg))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import lightning as L
 import torch
@@ -43,8 +43,10 @@ class RandomBatches(IterableDataset):
         self.steps_per_batch = steps_per_batch
         self.seed = seed
         self.full_batch = full_batch
-        self.start_chunk = 0
-        self.num_chunks: int | None = None  # endless when None
+        # Chunks of the whole run (endless when None), and where iteration starts: set by the
+        # DataModule so a resumed run continues the stream rather than restarting it.
+        self.num_chunks: int | None = None
+        self.position: Callable[[], int] = lambda: 0
 
     def __len__(self) -> int:
         if self.num_chunks is None:
@@ -52,7 +54,10 @@ class RandomBatches(IterableDataset):
         return self.num_chunks
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        chunks = itertools.count() if self.num_chunks is None else range(self.num_chunks)
+        start = self.position()
+        chunks = (
+            itertools.count(start) if self.num_chunks is None else range(start, self.num_chunks)
+        )
         n, k, b = len(self.y), self.steps_per_batch, self.batch_size
         if self.full_batch:
             # Views of the same tensors, no copies.
@@ -61,8 +66,8 @@ class RandomBatches(IterableDataset):
                 yield x, y
             return
         g = torch.Generator()
-        for i in chunks:
-            g.manual_seed((self.seed * 1_000_003 + self.start_chunk + i) % 2**63)
+        for chunk in chunks:
+            g.manual_seed((self.seed * 1_000_003 + chunk) % 2**63)
             ix = torch.randint(0, n, (k * b,), generator=g)
             yield self.x[ix].view(k, b, *self.x.shape[1:]), self.y[ix].view(k, b, *self.y.shape[1:])
 
@@ -129,12 +134,16 @@ class StepDataModule(L.LightningDataModule):
         )
         if self._has_trainer():
             trainer = self.trainer
-            # Resuming: start from the chunk after the last one the restored run consumed.
-            dataset.start_chunk = trainer.global_step // self.steps_per_batch
+            if trainer.world_size > 1 and self.steps_per_batch > 1:
+                raise CharlmError(
+                    f"data.steps_per_batch={self.steps_per_batch}: multi-process training "
+                    "(trainer=ddp, ddp_sim) takes one update per batch; add data.steps_per_batch=1"
+                )
+            # Each iteration starts after the last chunk the run has consumed (a resumed run too).
+            dataset.position = lambda: trainer.global_step // self.steps_per_batch
             if trainer.max_steps > 0:
                 # One epoch is the whole run, so the progress bar knows its total.
-                remaining = trainer.max_steps - trainer.global_step
-                dataset.num_chunks = math.ceil(remaining / self.steps_per_batch)
+                dataset.num_chunks = math.ceil(trainer.max_steps / self.steps_per_batch)
         return DataLoader(dataset, batch_size=None)
 
     def _has_trainer(self) -> bool:

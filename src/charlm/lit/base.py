@@ -48,7 +48,8 @@ class StepTask(L.LightningModule):
         return self.net(x)
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.net.parameters())
+        self._trained = [p for p in self.net.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params=self._trained)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
@@ -90,19 +91,19 @@ class StepTask(L.LightningModule):
         losses = torch.tensor(reported)
         # Logged against optimiser updates, not Lightning batches.
         self.log("step", float(self.global_step))
-        self.log("train/loss", losses.mean(), prog_bar=True)
+        self.log("train/loss", losses.mean(), prog_bar=True, sync_dist=self.trainer.world_size > 1)
         self.log("train/lr", float(optimizer.param_groups[0]["lr"]))
         return losses.mean()  # read by the Tuner's learning-rate finder
 
-    @staticmethod
-    def _plain_update(loss: torch.Tensor, optimizer: Any) -> None:
+    def _plain_update(self, loss: torch.Tensor, optimizer: Any) -> None:
         """One update with the bare torch optimiser, counted in `trainer.global_step`.
 
         Lightning's per-update wrappers (precision plugin, callback hooks, profiler) cost far more
         than these small models' own forward and backward; the step counter hooks are the ones
         the manual optimisation loop itself installs on the optimiser.
         """
-        optimizer.optimizer.zero_grad(set_to_none=True)
+        for p in self._trained:
+            p.grad = None
         loss.backward()
         optimizer._on_before_step()
         optimizer.optimizer.step()

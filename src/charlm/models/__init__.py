@@ -12,6 +12,7 @@ from charlm.models.classifiers import (
     XORNetwork,
 )
 from charlm.models.counts import BigramCounts
+from charlm.models.feedforward import FeedForwardLM
 from charlm.models.mlp import BengioMLP
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "BigramLM",
     "CharLM",
     "Classifier",
+    "FeedForwardLM",
     "LinearClassifier",
     "MLPClassifier",
     "Perceptron",

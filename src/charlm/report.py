@@ -1,0 +1,120 @@
+"""`charlm-report SWEEP_DIR`: every run of a multirun, its overrides and final losses, best first."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+COLUMNS = ("job", "status", "overrides", "train_loss", "val_loss", "test_loss", "test_acc", "steps")
+
+
+def collect(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """One row per job directory (those holding .hydra/overrides.yaml), ranked best first.
+
+    Runs are ranked by val loss (train loss when they have no validation split); a job without
+    metrics.json failed or is still running: it is listed with its error, after the others.
+    """
+    sweep_dir = Path(sweep_dir)
+    jobs = {
+        f.parent.parent: yaml.safe_load(f.read_text()) or []
+        for f in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"))
+    }
+    # Overrides every job shares (the sweep's fixed settings) say nothing about the ranking.
+    shared = set.intersection(*(set(o) for o in jobs.values())) if len(jobs) > 1 else set()
+    rows = []
+    for job_dir, overrides in jobs.items():
+        varying = [o for o in overrides if o not in shared]
+        row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(varying)}
+        metrics_file = job_dir / "metrics.json"
+        failure_file = job_dir / "failed.json"
+        if metrics_file.is_file():
+            metrics = json.loads(metrics_file.read_text())
+            row["status"] = "ok"
+            for split in ("train", "val", "test"):
+                row[f"{split}_loss"] = metrics.get(split, {}).get("loss")
+            row["test_acc"] = metrics.get("test", {}).get("acc")
+            row["steps"] = metrics.get("steps")
+        elif failure_file.is_file():
+            row["status"] = "failed: " + json.loads(failure_file.read_text()).get("error", "")
+        else:
+            row["status"] = "failed (no metrics.json)"
+        rows.append(row)
+
+    def rank(row: dict[str, Any]) -> tuple[int, float]:
+        score = row.get("val_loss") if row.get("val_loss") is not None else row.get("train_loss")
+        ok = row["status"] == "ok" and score is not None and math.isfinite(score)
+        return (0, score) if ok else (1, math.inf)
+
+    return sorted(rows, key=rank)
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of `collect`'s rows."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    table = [COLUMNS] + [tuple(cell(row.get(c)) for c in COLUMNS) for row in rows]
+    widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(text[:60].ljust(width) for text, width in zip(r, widths, strict=True)).rstrip()
+        for r in table
+    )
+
+
+def write_report(sweep_dir: str | Path) -> tuple[str, Path]:
+    """Collect the sweep, write report.csv beside its jobs, return the table and the CSV path."""
+    sweep_dir = Path(sweep_dir)
+    rows = collect(sweep_dir)
+    path = sweep_dir / "report.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return format_rows(rows), path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script `charlm-report SWEEP_DIR`."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] in ("-h", "--help"):
+        print(
+            "usage: charlm-report SWEEP_DIR   (a multirun directory, e.g. logs/train/multiruns/...)"
+        )
+        sys.exit(0 if args and args[0] in ("-h", "--help") else 2)
+    sweep_dir = Path(args[0])
+    if not sweep_dir.is_dir():
+        print(f"charlm-report: error: {sweep_dir} is not a directory", file=sys.stderr)
+        sys.exit(2)
+    table, path = write_report(sweep_dir)
+    if not table.count("\n"):
+        print(
+            f"charlm-report: error: no runs (*/.hydra/overrides.yaml) under {sweep_dir}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    print(table)
+    print(f"written to {path}")
+
+
+try:
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover
+    _HydraCallback = object
+
+
+class ReportAtEnd(_HydraCallback):
+    """Hydra callback: print and save the report when a multirun ends."""
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        table, path = write_report(config.hydra.sweep.dir)
+        print(table)
+        print(f"sweep report written to {path}")
