@@ -31,8 +31,8 @@ data: ## Copy civil_mots.txt from $(SHARED_DATA) into data/ and check its SHA-25
 	  || { echo "data/civil_mots.txt does not match data/civil_mots.txt.sha256: delete it and run make data again" >&2; exit 1; }
 	@echo "data/civil_mots.txt: SHA-256 OK"
 
-train: install data ## Train the default model (Bengio MLP, the notebook's recipe); ARGS='experiment=bigram ...'
-	$(BIN)/charlm-train $(ARGS)
+train: install data ## Train the notebook's MLP (experiment=bengio2003); or ARGS='experiment=bigram ...'
+	$(BIN)/charlm-train $(or $(ARGS),experiment=bengio2003)
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check src tests $(wildcard bench)

@@ -67,10 +67,15 @@ class StepTask(L.LightningModule):
         updates = x.shape[0]
         if self.trainer.max_steps > 0:
             updates = min(updates, self.trainer.max_steps - self.global_step)
+        # The loop runs hundreds of thousands of times: look everything up once.
+        objective, trained = self.objective, self._trained
+        raw_step = optimizer.optimizer.step
+        count_before, count_after = optimizer._on_before_step, optimizer._on_after_step
+        schedule = scheduler.step if scheduler is not None else None
         reported = []
         for i in range(updates):
-            loss, report = self.objective(x[i], y[i])
-            value = float(report.detach())
+            loss, report = objective(x[i], y[i])
+            value = report.item()
             if not math.isfinite(value):
                 # Stop before this update: the weights are still the last finite ones.
                 raise NonFiniteLossError(
@@ -84,9 +89,17 @@ class StepTask(L.LightningModule):
                 self.manual_backward(loss)
                 optimizer.step()
             else:
-                self._plain_update(loss, optimizer)
-            if scheduler is not None:
-                scheduler.step()
+                # The bare torch update: Lightning's per-update wrappers (precision plugin,
+                # callback hooks, profiler) cost more than these small models' own step. The
+                # step counter hooks are those the manual optimisation loop installs.
+                for p in trained:
+                    p.grad = None
+                loss.backward()
+                count_before()
+                raw_step()
+                count_after()
+            if schedule is not None:
+                schedule()
             reported.append(value)
         losses = torch.tensor(reported)
         # Logged against optimiser updates, not Lightning batches.
@@ -94,20 +107,6 @@ class StepTask(L.LightningModule):
         self.log("train/loss", losses.mean(), prog_bar=True, sync_dist=self.trainer.world_size > 1)
         self.log("train/lr", float(optimizer.param_groups[0]["lr"]))
         return losses.mean()  # read by the Tuner's learning-rate finder
-
-    def _plain_update(self, loss: torch.Tensor, optimizer: Any) -> None:
-        """One update with the bare torch optimiser, counted in `trainer.global_step`.
-
-        Lightning's per-update wrappers (precision plugin, callback hooks, profiler) cost far more
-        than these small models' own forward and backward; the step counter hooks are the ones
-        the manual optimisation loop itself installs on the optimiser.
-        """
-        for p in self._trained:
-            p.grad = None
-        loss.backward()
-        optimizer._on_before_step()
-        optimizer.optimizer.step()
-        optimizer._on_after_step()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Plain strings only, so the checkpoint loads with torch.load(weights_only=True).

@@ -38,14 +38,25 @@ class SampleWords(L.Callback):
 class EmbeddingPlot(L.Callback):
     """The character embeddings: a 2-D scatter (as the notebook draws it) or the projector.
 
-    Two-dimensional tables are drawn after every validation, so the clustering of vowels and
-    consonants can be watched; larger ones go to TensorBoard's projector at the end of training.
+    Two-dimensional tables are drawn every `every_n_validations` validations and at the end, so
+    the clustering of vowels and consonants can be watched; larger ones go to TensorBoard's
+    projector at the end of training.
     """
 
+    def __init__(self, every_n_validations: int = 5) -> None:
+        self.every_n_validations = every_n_validations
+        self._validations = 0
+
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        self._validations += 1
+        last = trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps
+        if self._validations % self.every_n_validations and not last:
+            return
         table = _embedding_table(pl_module)
         writer = tensorboard_writer(trainer)
-        if writer is None or table is None or table.shape[1] != 2 or trainer.sanity_checking:
+        if writer is None or table is None or table.shape[1] != 2:
             return
         if trainer.is_global_zero:
             writer.add_figure(
