@@ -118,3 +118,7 @@ class ReportAtEnd(_HydraCallback):
         table, path = write_report(config.hydra.sweep.dir)
         print(table)
         print(f"sweep report written to {path}")
+
+
+if __name__ == "__main__":
+    main()
