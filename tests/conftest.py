@@ -24,6 +24,17 @@ TINY_WORDS = [
 ]  # fmt: skip
 
 
+# The neural bigram trained to convergence on a word list (no penalty, Adam, full batch).
+CONVERGED_BIGRAM = (
+    "experiment=bigram",
+    "model.net.penalty=0",
+    "model/optimizer=adam",
+    "model.optimizer.lr=0.1",
+    "trainer.max_steps=3000",
+    "callbacks.progress_bar=null",
+)
+
+
 @pytest.fixture
 def tiny_words() -> list[str]:
     return list(TINY_WORDS)

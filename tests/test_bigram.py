@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CONVERGED_BIGRAM
 
 from charlm import Vocabulary, context_windows, load_words
 from charlm.train import train
@@ -20,15 +21,7 @@ def _count_model(words: list[str]) -> tuple[torch.Tensor, float]:
 
 
 def test_trained_softmax_w_rows_are_the_normalised_counts(make_cfg, tiny_corpus, tiny_words):
-    cfg = make_cfg(
-        "experiment=bigram",
-        f"data.path={tiny_corpus}",
-        "model.net.penalty=0",
-        "model/optimizer=adam",
-        "model.optimizer.lr=0.1",
-        "trainer.max_steps=3000",
-        "callbacks.progress_bar=null",
-    )
+    cfg = make_cfg(*CONVERGED_BIGRAM, f"data.path={tiny_corpus}")
     metrics = train(cfg)
     probs, nll = _count_model(tiny_words)
     ckpt = torch.load(metrics["last_checkpoint"], weights_only=True)

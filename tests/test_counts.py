@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import CONVERGED_BIGRAM
 
 from charlm import BigramCounts, Vocabulary, evaluate_lm, load_model, load_words
 from charlm.data.batches import TensorSlices
@@ -40,15 +41,7 @@ def test_counts_model_works_as_a_language_model(tiny_words):
 def test_converged_neural_bigram_samples_the_same_words_as_the_counts(
     make_cfg, tiny_corpus, tiny_words
 ):
-    cfg = make_cfg(
-        "experiment=bigram",
-        f"data.path={tiny_corpus}",
-        "model.net.penalty=0",
-        "model/optimizer=adam",
-        "model.optimizer.lr=0.1",
-        "trainer.max_steps=3000",
-        "callbacks.progress_bar=null",
-    )
+    cfg = make_cfg(*CONVERGED_BIGRAM, f"data.path={tiny_corpus}")
     neural = load_model(train(cfg)["last_checkpoint"])
     counts = BigramCounts.from_words(tiny_words, neural.vocab, alpha=0)
     seed = 2147483647

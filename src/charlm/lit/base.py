@@ -44,6 +44,33 @@ class StepTask(L.LightningModule):
         """(loss to minimise, loss to report) of one minibatch."""
         raise NotImplementedError
 
+    def _eval_step(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """Update the `stage` ('val' or 'test') metrics with one batch."""
+        raise NotImplementedError
+
+    def _eval_values(self, stage: str) -> dict[str, float]:
+        """Compute and reset the `stage` metrics."""
+        raise NotImplementedError
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        values = self._eval_values(stage)
+        if stage == "val":
+            self.log("step", float(self.global_step))
+        for name, value in values.items():
+            self.log(f"{stage}/{name}", value, prog_bar=name in ("loss", "acc"))
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 

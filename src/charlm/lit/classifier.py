@@ -64,34 +64,15 @@ class ClassifierTask(StepTask):
         metrics["loss"].update(self.loss(logits, y), weight=len(y))
         metrics["acc"].update(self.net.predict(x).labels, y)
 
-    def _eval_epoch_end(self, stage: str) -> dict[str, float]:
+    def _eval_values(self, stage: str) -> dict[str, float]:
         values = {name: float(m.compute()) for name, m in self.metrics[stage].items()}
         for m in self.metrics[stage].values():
             m.reset()
-        if stage == "val":
-            self.log("step", float(self.global_step))
-        for name, value in values.items():
-            self.log(f"{stage}/{name}", value, prog_bar=True)
         return values
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step("val", batch)
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step("test", batch)
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
 
     @torch.no_grad()
     def evaluate(self, batches: Any) -> dict[str, float]:
         """Loss and accuracy over a dataloader, outside the Trainer."""
         for x, y in batches:
             self._eval_step("fit", (x, y))
-        values = {name: float(m.compute()) for name, m in self.metrics["fit"].items()}
-        for m in self.metrics["fit"].values():
-            m.reset()
-        return values
+        return self._eval_values("fit")

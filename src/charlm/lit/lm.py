@@ -40,25 +40,10 @@ class LanguageModelTask(StepTask):
         x, y = batch
         self.metrics[stage].update(self.net(x), y)
 
-    def _eval_epoch_end(self, stage: str) -> None:
+    def _eval_values(self, stage: str) -> dict[str, float]:
         values = self.metrics[stage].compute()
         self.metrics[stage].reset()
-        if stage == "val":
-            self.log("step", float(self.global_step))
-        for name, value in values.items():
-            self.log(f"{stage}/{name}", value, prog_bar=name == "loss")
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step("val", batch)
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step("test", batch)
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
+        return values
 
     def evaluate(self, batches: Any) -> dict[str, float]:
         """Loss, ppl, bpc and accuracy over a dataloader of windows, outside the Trainer."""
