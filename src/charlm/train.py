@@ -115,7 +115,10 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         saved = torch.load(scored, map_location="cpu", weights_only=True)
         task.load_state_dict(saved["state_dict"])
         if last:
-            steps = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+            final = (
+                saved if scored == last else torch.load(last, map_location="cpu", weights_only=True)
+            )
+            steps = final["global_step"]
 
     metrics: dict[str, Any] = {
         split: task.evaluate(datamodule.eval_dataloader(split))

@@ -128,12 +128,12 @@ class StepTask(L.LightningModule):
             if schedule is not None:
                 schedule()
             reported.append(value)
-        losses = torch.tensor(reported)
+        mean_loss = torch.tensor(reported).mean()
         # Logged against optimiser updates, not Lightning batches.
         self.log("step", float(self.global_step))
-        self.log("train/loss", losses.mean(), prog_bar=True, sync_dist=self.trainer.world_size > 1)
+        self.log("train/loss", mean_loss, prog_bar=True, sync_dist=self.trainer.world_size > 1)
         self.log("train/lr", float(optimizer.param_groups[0]["lr"]))
-        return losses.mean()  # read by the Tuner's learning-rate finder
+        return mean_loss  # read by the Tuner's learning-rate finder
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Plain strings only, so the checkpoint loads with torch.load(weights_only=True).

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from charlm.data.vocab import Vocabulary
+from charlm.data.windows import context_windows
 
 
 class CharLM(nn.Module):
@@ -63,8 +64,6 @@ class CharLM(nn.Module):
     def log_prob(self, word: str) -> tuple[float, float]:
         """Total and per-character negative log-likelihood (nats) of `word`, end token included."""
         vocab = self._require_vocab()
-        from charlm.data.windows import context_windows
-
         x, y = context_windows([word], vocab, self.context_size)
         nll = F.cross_entropy(self._eval_forward(x), y, reduction="sum").item()
         return nll, nll / len(y)
