@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -200,6 +201,41 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_corpus, signu
     wb = torch.load(tmp_path / "straight/checkpoints/last.ckpt", weights_only=True)["state_dict"]
     for key in wb:
         torch.testing.assert_close(wa[key], wb[key])
+
+
+class _StopAt(L.Callback):
+    """Write last.ckpt and stop at a given step, as an interruption after the best one does."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        if trainer.global_step == self.step:
+            trainer.save_checkpoint(Path(trainer.default_root_dir) / "stopped.ckpt")
+            trainer.should_stop = True
+
+
+def test_resumed_run_keeps_the_best_checkpoint_of_the_interrupted_one(
+    make_cfg, tiny_corpus, tmp_path
+):
+    # On this list the validation loss is lowest at step 200 and rises after it. A run resumed
+    # (into a directory of its own) from step 400 must not take its first validation for the best.
+    common = (f"data.path={tiny_corpus}", "seed=5", *RUN)
+    straight = train(make_cfg(*common, output_dir=tmp_path / "straight"))
+    assert Path(straight["best_checkpoint"]).name == "best-step200.ckpt"
+
+    train(make_cfg(*common, output_dir=tmp_path / "a"), extra_callbacks=[_StopAt(400)])
+    stopped = tmp_path / "a" / "stopped.ckpt"
+    assert torch.load(stopped, weights_only=True)["global_step"] == 400
+    before = {p.name: p.read_bytes() for p in (tmp_path / "a" / "checkpoints").glob("*.ckpt")}
+
+    resumed = train(make_cfg(*common, f"ckpt_path={stopped}", output_dir=tmp_path / "b"))
+    assert Path(resumed["best_checkpoint"]) == tmp_path / "b" / "checkpoints" / "best-step200.ckpt"
+    for split in ("train", "val", "test"):
+        assert resumed[split]["loss"] == pytest.approx(straight[split]["loss"], rel=1e-6)
+    # The interrupted run's files are untouched.
+    after = {p.name: p.read_bytes() for p in (tmp_path / "a" / "checkpoints").glob("*.ckpt")}
+    assert after == before
 
 
 # --- checkpoints ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from charlm.lit.callbacks import (
     EmbeddingPlot,
     FizzBuzzReport,
     GracefulStop,
+    ResumableCheckpoint,
     SampleWords,
 )
 from charlm.lit.classifier import ClassifierTask
@@ -19,6 +20,7 @@ __all__ = [
     "GracefulStop",
     "LanguageModelTask",
     "NonFiniteLossError",
+    "ResumableCheckpoint",
     "SampleWords",
     "StepTask",
 ]

@@ -1,7 +1,8 @@
-"""Callbacks that show in TensorBoard what a language model has learned."""
+"""Callbacks: what a model has learned, shown in TensorBoard; stopping and resuming cleanly."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 
@@ -220,3 +222,42 @@ class GracefulStop(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
         self._restore()
+
+
+class ResumableCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` that keeps its record of the best checkpoints across a resume.
+
+    A resumed run writes into a directory of its own. Lightning's `ModelCheckpoint` then
+    forgets the best score it had, and the first validation after resuming counts as the best
+    whatever its loss. Here the best checkpoints of the interrupted run are copied into the
+    new directory (the originals are left as they are) and the record continues with the
+    copies, so the resumed run keeps and reports the same best checkpoint as an uninterrupted
+    one would.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old_dir = state_dict.get("dirpath")
+        if self.dirpath is None or old_dir is None or Path(old_dir) == Path(self.dirpath):
+            super().load_state_dict(state_dict)
+            return
+        copies: dict[str, str] = {}
+        for path in state_dict.get("best_k_models", {}):
+            source, target = Path(path), Path(self.dirpath) / Path(path).name
+            if not source.is_file():
+                # The record cannot be carried over without its files: start it afresh.
+                super().load_state_dict(state_dict)
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                shutil.copy2(source, target)
+            copies[path] = str(target)
+        super().load_state_dict(
+            {
+                **state_dict,
+                "dirpath": self.dirpath,
+                "best_k_models": {copies[p]: s for p, s in state_dict["best_k_models"].items()},
+                "best_model_path": copies.get(state_dict["best_model_path"], ""),
+                "kth_best_model_path": copies.get(state_dict.get("kth_best_model_path", ""), ""),
+                "last_model_path": "",
+            }
+        )
