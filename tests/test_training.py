@@ -10,6 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from charlm.lit.base import plain_sgd_update
 from charlm.train import train
 
 SHORT = ("trainer.max_steps=400", "trainer.val_check_interval=2", "callbacks.progress_bar=null")
@@ -84,3 +85,43 @@ def test_cli_runs_started_together_get_their_own_directories(tmp_path, tiny_corp
         assert (run / "metrics.json").is_file()
         assert (run / "checkpoints" / "last.ckpt").is_file()
         assert "train/loss" in _events(run).Tags()["scalars"]
+
+
+def _two_param_sets():
+    torch.manual_seed(0)
+    a = [torch.randn(4, 3, requires_grad=True), torch.randn(3, requires_grad=True)]
+    b = [p.detach().clone().requires_grad_() for p in a]
+    return a, b
+
+
+def test_plain_sgd_update_is_what_sgd_step_computes():
+    a, b = _two_param_sets()
+    opt_a = torch.optim.SGD(a, lr=0.3)
+    opt_b = torch.optim.SGD(b, lr=0.3)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(opt_b, milestones=[2], gamma=0.1)
+    direct = plain_sgd_update(opt_b)
+    assert direct is not None
+    x = torch.randn(5, 4)
+    for _ in range(4):
+        for params, update in ((a, opt_a.step), (b, direct)):
+            for p in params:
+                p.grad = None
+            ((x @ params[0] + params[1]) ** 2).mean().backward()
+            update()
+        scheduler.step()
+        opt_a.param_groups[0]["lr"] = opt_b.param_groups[0]["lr"]  # the same schedule
+        for pa, pb in zip(a, b, strict=True):
+            torch.testing.assert_close(pa, pb)
+    assert opt_b.param_groups[0]["lr"] == pytest.approx(0.03)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+        lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.01),
+        lambda p: torch.optim.AdamW(p, lr=0.1),
+    ],
+)
+def test_other_optimisers_keep_their_own_step(make):
+    assert plain_sgd_update(make(_two_param_sets()[0])) is None

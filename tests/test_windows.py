@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from charlm.data import Vocabulary, context_windows, load_words, split_words
+from charlm.data import RandomBatches, Vocabulary, context_windows, load_words, split_words
 from charlm.data.corpus import CorpusError
 
 
@@ -63,3 +63,30 @@ def test_civil_mots_split_sizes(corpus):
     train, val, test = split_words(words)
     assert (len(train), len(val), len(test)) == (5778, 722, 723)
     assert sorted(train + val + test) == sorted(words)
+
+
+def test_training_chunks_hold_indices_into_the_split_not_copies():
+    x, y = torch.arange(200).view(100, 2), torch.arange(100)
+    batches = RandomBatches(x, y, batch_size=8, steps_per_batch=5, seed=3)
+    batches.num_chunks = 4
+    chunks = list(batches)
+    assert len(chunks) == 4
+    for chunk in chunks:
+        assert chunk.x.data_ptr() == x.data_ptr() and chunk.y.data_ptr() == y.data_ptr()
+        assert chunk.index.shape == (5, 8) and chunk.updates == 5
+        xb, yb = chunk.minibatch(2)
+        assert torch.equal(xb, x[chunk.index[2]]) and torch.equal(yb, y[chunk.index[2]])
+    assert not torch.equal(chunks[0].index, chunks[1].index)
+    # A stream that starts at chunk 2 (a resumed run) draws what the whole stream drew there.
+    batches.position = lambda: 2
+    assert [c.index.tolist() for c in batches] == [c.index.tolist() for c in chunks[2:]]
+
+
+def test_full_batch_chunks_give_every_row_to_every_update():
+    x, y = torch.arange(20).view(10, 2), torch.arange(10)
+    batches = RandomBatches(x, y, batch_size=4, steps_per_batch=3, full_batch=True)
+    batches.num_chunks = 1
+    (chunk,) = list(batches)
+    assert chunk.index is None and chunk.updates == 3
+    xb, yb = chunk.minibatch(1)
+    assert xb is x and yb is y

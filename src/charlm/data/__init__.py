@@ -1,6 +1,6 @@
 """Data layer: vocabulary, word lists, context windows and DataModules."""
 
-from charlm.data.batches import RandomBatches, StepDataModule, TensorSlices
+from charlm.data.batches import Chunk, RandomBatches, StepDataModule, TensorSlices
 from charlm.data.corpus import CorpusError, load_words, split_words
 from charlm.data.datamodule import CharWindowDataModule
 from charlm.data.tables import FizzBuzzDataModule, TableDataModule
@@ -10,6 +10,7 @@ from charlm.data.windows import context_windows
 __all__ = [
     "BOUNDARY",
     "CharWindowDataModule",
+    "Chunk",
     "CorpusError",
     "FizzBuzzDataModule",
     "RandomBatches",

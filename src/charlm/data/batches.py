@@ -6,6 +6,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import lightning as L
 import torch
@@ -19,14 +20,31 @@ SPLITS = ("train", "val", "test")
 warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
 
 
+class Chunk(NamedTuple):
+    """`updates` minibatches of the rows of (x, y): update `i` takes rows `index[i]`, or every
+    row when `index` is None. The chunk refers to the split's tensors instead of copying rows,
+    so it costs only its indices."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    index: torch.Tensor | None
+    updates: int
+
+    def minibatch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.index is None:
+            return self.x, self.y
+        rows = self.index[i]
+        return self.x[rows], self.y[rows]
+
+
 class RandomBatches(IterableDataset):
     """Minibatches drawn with replacement, as the notebooks' `torch.randint` loops do.
 
-    Each item is a chunk of `steps_per_batch` minibatches, shaped (steps, batch, ...): the
-    training step runs one optimiser update per minibatch, so the Trainer's fixed cost is paid
-    once per chunk rather than once per update. Chunk `c` is drawn from a generator seeded with
-    (seed, c) alone, so a resumed run draws the same batches as an uninterrupted one. With
-    `full_batch` every update sees all rows.
+    Each item is a `Chunk` of `steps_per_batch` minibatches: the training step runs one
+    optimiser update per minibatch, so the Trainer's fixed cost is paid once per chunk rather
+    than once per update. Chunk `c` is drawn from a generator seeded with (seed, c) alone, so a
+    resumed run draws the same batches as an uninterrupted one. With `full_batch` every update
+    sees all rows.
     """
 
     def __init__(
@@ -53,23 +71,20 @@ class RandomBatches(IterableDataset):
             raise TypeError("an endless RandomBatches has no length")
         return self.num_chunks
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[Chunk]:
         start = self.position()
         chunks = (
             itertools.count(start) if self.num_chunks is None else range(start, self.num_chunks)
         )
         n, k, b = len(self.y), self.steps_per_batch, self.batch_size
         if self.full_batch:
-            # Views of the same tensors, no copies.
-            x, y = self.x.expand(k, *self.x.shape), self.y.expand(k, *self.y.shape)
             for _ in chunks:
-                yield x, y
+                yield Chunk(self.x, self.y, None, k)
             return
         g = torch.Generator()
         for chunk in chunks:
             g.manual_seed((self.seed * 1_000_003 + chunk) % 2**63)
-            ix = torch.randint(0, n, (k * b,), generator=g)
-            yield self.x[ix].view(k, b, *self.x.shape[1:]), self.y[ix].view(k, b, *self.y.shape[1:])
+            yield Chunk(self.x, self.y, torch.randint(0, n, (k, b), generator=g), k)
 
 
 class TensorSlices(Dataset):
@@ -100,7 +115,7 @@ class StepDataModule(L.LightningDataModule):
         batch_size: int = 32,
         steps_per_batch: int = 1,
         full_batch: bool = False,
-        eval_batch_size: int = 8192,
+        eval_batch_size: int = 1024,
         seed: int = 0,
     ) -> None:
         super().__init__()

@@ -28,7 +28,7 @@ class CharWindowDataModule(StepDataModule):
         boundary: str = BOUNDARY,
         steps_per_batch: int = 1,
         full_batch: bool = False,
-        eval_batch_size: int = 8192,
+        eval_batch_size: int = 1024,
         seed: int = 0,
     ) -> None:
         super().__init__(batch_size, steps_per_batch, full_batch, eval_batch_size, seed)

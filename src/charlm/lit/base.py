@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from charlm.data.batches import Chunk
 from charlm.errors import CharlmError
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -18,6 +19,30 @@ SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
 class NonFiniteLossError(CharlmError):
     """The training loss became NaN or infinite."""
+
+
+def plain_sgd_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | None:
+    """For SGD without momentum, weight decay or maximize: the update `p -= lr * p.grad` itself.
+
+    That is all such an SGD step computes, and the notebooks' loop writes it so; calling it
+    directly skips `Optimizer.step`'s per-call machinery (profiler range, hook dispatch,
+    grouping of tensors by device), which costs as much as a small model's whole update.
+    The learning rates are read from `param_groups` at each call, so schedulers still apply.
+    Returns None for any other optimiser.
+    """
+    if type(optimizer) is not torch.optim.SGD:
+        return None
+    groups = optimizer.param_groups
+    if any(g["momentum"] or g["weight_decay"] or g["maximize"] for g in groups):
+        return None
+
+    @torch.no_grad()
+    def update() -> None:
+        for group in groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            torch._foreach_add_(params, [p.grad for p in params], alpha=-group["lr"])
+
+    return update
 
 
 class StepTask(L.LightningModule):
@@ -85,23 +110,20 @@ class StepTask(L.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
 
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        x, y = batch  # (updates, batch, ...), (updates, batch, ...)
+    def training_step(self, batch: Chunk, batch_idx: int) -> torch.Tensor:
         optimizer = self.optimizers()
         scheduler = self.lr_schedulers()
-        updates = x.shape[0]
+        updates = batch.updates
         if self.trainer.max_steps > 0:
             updates = min(updates, self.trainer.max_steps - self.global_step)
         # The loop runs hundreds of thousands of times: look everything up once.
-        objective, trained = self.objective, self._trained
-        raw_step = optimizer.optimizer.step
+        objective, trained, minibatch = self.objective, self._trained, batch.minibatch
+        raw_step = plain_sgd_update(optimizer.optimizer) or optimizer.optimizer.step
         count_before, count_after = optimizer._on_before_step, optimizer._on_after_step
         schedule = scheduler.step if scheduler is not None else None
         reported = []
         for i in range(updates):
-            loss, report = objective(x[i], y[i])
+            loss, report = objective(*minibatch(i))
             value = report.item()
             if not math.isfinite(value):
                 # Stop before this update: the weights are still the last finite ones.
@@ -116,9 +138,9 @@ class StepTask(L.LightningModule):
                 self.manual_backward(loss)
                 optimizer.step()
             else:
-                # The bare torch update: Lightning's per-update wrappers (precision plugin,
-                # callback hooks, profiler) cost more than these small models' own step. The
-                # step counter hooks are those the manual optimisation loop installs.
+                # The bare update: Lightning's per-update wrappers (precision plugin, callback
+                # hooks, profiler) cost more than these small models' own step. The step
+                # counter hooks are those the manual optimisation loop installs.
                 for p in trained:
                     p.grad = None
                 loss.backward()
