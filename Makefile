@@ -48,7 +48,7 @@ test: install data lint ## Lint, then the test suite (a few minutes on 2 cores)
 tensorboard: install ## Serve every run under logs/ on http://127.0.0.1:6006
 	$(BIN)/tensorboard --logdir logs --host 127.0.0.1 --port 6006
 
-bench: install data ## Speed benchmark: the notebook's loop vs charlm, and mlp_fast (about 7 minutes)
+bench: install data ## Speed benchmark: the notebook's loop vs charlm, and mlp_fast (about 6 minutes)
 	$(BIN)/python bench/speed.py $(ARGS)
 
 clean: ## Remove caches and build files (never logs/, checkpoints or data/)

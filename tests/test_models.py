@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from charlm import BengioMLP, BigramLM, Vocabulary
+from charlm import BengioMLP, BigramLM, FeedForwardLM, Vocabulary
 
 
 def test_bengio_mlp_shapes_and_notebook_parameter_count():
@@ -56,3 +56,36 @@ def test_models_sample_words_of_the_vocabulary(tiny_words):
     words = model.sample(5, generator=torch.Generator().manual_seed(0), max_len=20)
     assert len(words) == 5
     assert all(set(w) <= set(vocab.chars) and len(w) <= 20 for w in words)
+
+
+def test_feedforward_shapes_and_layers():
+    net = FeedForwardLM(41, context_size=10, emb_size=4, hidden_sizes=(16, 8), emb_dropout=0.2)
+    x = torch.randint(0, 41, (5, 10))
+    assert net(x).shape == (5, 41)
+    linears = [m for m in net.hidden if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(40, 16), (16, 8)]
+
+
+def test_feedforward_embedding_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    net = FeedForwardLM(41, context_size=6, emb_size=8, hidden_sizes=(32,), emb_dropout=0.5)
+    x = torch.randint(0, 41, (64, 6))
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    # Evaluation sees the embeddings whole: as if there were no embedding dropout at all.
+    plain = FeedForwardLM(41, context_size=6, emb_size=8, hidden_sizes=(32,))
+    plain.load_state_dict(net.state_dict())
+    plain.eval()
+    torch.testing.assert_close(net(x), plain(x))
+    net.train()
+    seen = []
+    net.emb_dropout.register_forward_hook(lambda m, i, out: seen.append(out))
+    net(x)
+    zeros = (seen[0] == 0).float().mean().item()
+    assert 0.4 < zeros < 0.6
+
+
+@pytest.mark.parametrize("key", ["dropout", "emb_dropout"])
+def test_feedforward_dropout_outside_zero_one_is_refused(key):
+    with pytest.raises(ValueError, match=rf"model\.net\.{key}=1\.0: must be in \[0, 1\)"):
+        FeedForwardLM(41, **{key: 1.0})

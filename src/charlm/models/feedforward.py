@@ -14,7 +14,7 @@ NORMS = {"none": None, "layer": nn.LayerNorm, "batch": nn.BatchNorm1d}
 
 
 class FeedForwardLM(CharLM):
-    """logits = W_out(... act(norm(concat(C[x]) @ W1 + b1)) ...) over a fixed window.
+    """logits = W_out(... act(norm(drop(concat(C[x])) @ W1 + b1)) ...) over a fixed window.
 
     Still Bengio et al. (2003): an embedding table and a feed-forward network over the previous
     `context_size` characters; depth, width, normalisation and dropout are free, and the
@@ -30,6 +30,7 @@ class FeedForwardLM(CharLM):
         activation: str = "gelu",
         norm: str = "layer",
         dropout: float = 0.0,
+        emb_dropout: float = 0.0,
     ) -> None:
         super().__init__(vocab_size, context_size)
         for key, value in [("emb_size", emb_size), *(("hidden_sizes", h) for h in hidden_sizes)]:
@@ -39,10 +40,14 @@ class FeedForwardLM(CharLM):
             raise ValueError(f"model.net.activation={activation!r}: one of {sorted(ACTIVATIONS)}")
         if norm not in NORMS:
             raise ValueError(f"model.net.norm={norm!r}: one of {sorted(NORMS)}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"model.net.dropout={dropout!r}: must be in [0, 1)")
+        for key, value in (("dropout", dropout), ("emb_dropout", emb_dropout)):
+            if not 0 <= value < 1:
+                raise ValueError(f"model.net.{key}={value!r}: must be in [0, 1)")
         self.emb_size = emb_size
         self.C = nn.Embedding(vocab_size, emb_size)
+        # Dropout on the window's concatenated embeddings: the network learns not to lean on
+        # any single previous character.
+        self.emb_dropout = nn.Dropout(emb_dropout) if emb_dropout > 0 else nn.Identity()
         layers: list[nn.Module] = []
         width = context_size * emb_size
         for size in hidden_sizes:
@@ -58,7 +63,9 @@ class FeedForwardLM(CharLM):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         emb = self.C(x)  # (batch, context) -> (batch, context, emb)
-        h = self.hidden(emb.flatten(1))  # (batch, context * emb) -> (batch, hidden)
+        h = self.hidden(
+            self.emb_dropout(emb.flatten(1))
+        )  # (batch, context * emb) -> (batch, hidden)
         return self.output(h)  # (batch, vocab)
 
     @property
