@@ -3,7 +3,14 @@ import random
 import pytest
 import torch
 
-from charlm.data import RandomBatches, Vocabulary, context_windows, load_words, split_words
+from charlm.data import (
+    RandomBatches,
+    StepDataModule,
+    Vocabulary,
+    context_windows,
+    load_words,
+    split_words,
+)
 from charlm.data.corpus import CorpusError
 
 
@@ -90,3 +97,17 @@ def test_full_batch_chunks_give_every_row_to_every_update():
     assert chunk.index is None and chunk.updates == 3
     xb, yb = chunk.minibatch(1)
     assert xb is x and yb is y
+
+
+def test_a_chunk_moved_to_a_device_brings_the_split_once():
+    x, y = torch.arange(200).view(100, 2), torch.arange(100)
+    dm = StepDataModule(batch_size=4, steps_per_batch=3)
+    batches = RandomBatches(x, y, batch_size=4, steps_per_batch=3)
+    batches.num_chunks = 2
+    first, second = (dm.transfer_batch_to_device(c, torch.device("meta"), 0) for c in batches)
+    assert first.x.device.type == "meta" and first.index.device.type == "meta"
+    assert first.x is second.x and first.y is second.y
+    assert first.index.shape == (3, 4)
+    # On the split's own device nothing is copied.
+    (chunk,) = list(batches)[:1]
+    assert dm.transfer_batch_to_device(chunk, torch.device("cpu"), 0).x is x

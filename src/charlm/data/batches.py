@@ -6,7 +6,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
@@ -131,6 +131,8 @@ class StepDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.seed = seed
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        # The training split on the accelerator, copied once: (device, source x, x, y there).
+        self._on_device: tuple[torch.device, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def setup(self, stage: str | None = None) -> None:
         """Build `self.splits`; tables built in `__init__` have nothing left to do."""
@@ -160,6 +162,19 @@ class StepDataModule(L.LightningDataModule):
                 # One epoch is the whole run, so the progress bar knows its total.
                 dataset.num_chunks = math.ceil(trainer.max_steps / self.steps_per_batch)
         return DataLoader(dataset, batch_size=None)
+
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        """Chunks refer to the whole training split: move it to `device` once, not per chunk."""
+        if not isinstance(batch, Chunk) or batch.x.device == device:
+            return super().transfer_batch_to_device(batch, device, dataloader_idx)
+        cached = self._on_device
+        if cached is None or cached[0] != device or cached[1] is not batch.x:
+            cached = self._on_device = (device, batch.x, batch.x.to(device), batch.y.to(device))
+        x, y = cached[2], cached[3]
+        index = batch.index.to(device) if batch.index is not None else None
+        return batch._replace(x=x, y=y, index=index)
 
     def _has_trainer(self) -> bool:
         return getattr(self, "trainer", None) is not None
