@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from charlm.data.batches import Chunk
 from charlm.lit.base import OptimizerFactory, SchedulerFactory, StepTask
 from charlm.models.classifiers import Classifier
 
@@ -50,12 +51,12 @@ class ClassifierTask(StepTask):
         loss = self.loss(self.net(x), y)
         return loss, loss
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(self, outputs: Any, batch: Chunk, batch_idx: int) -> None:
         # Accuracy of the last minibatch of the chunk, with the weights after its update.
-        x, y = batch
+        x, y = batch.minibatch(batch.updates - 1)
         with torch.no_grad():
-            labels = self.net.predict(x[-1]).labels
-        self.log("train/acc", (labels == y[-1]).float().mean())
+            labels = self.net.predict(x).labels
+        self.log("train/acc", (labels == y).float().mean())
 
     def _eval_step(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         x, y = batch
