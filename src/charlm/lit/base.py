@@ -118,7 +118,11 @@ class StepTask(L.LightningModule):
             updates = min(updates, self.trainer.max_steps - self.global_step)
         # The loop runs hundreds of thousands of times: look everything up once.
         objective, trained, minibatch = self.objective, self._trained, batch.minibatch
-        raw_step = plain_sgd_update(optimizer.optimizer) or optimizer.optimizer.step
+        torch_step = optimizer.optimizer.step
+        raw_step = plain_sgd_update(optimizer.optimizer) or torch_step
+        # The run's first update goes through the optimiser's own step, which is what the
+        # schedulers check for before their first step.
+        first_step = torch_step if self.global_step == 0 else raw_step
         count_before, count_after = optimizer._on_before_step, optimizer._on_after_step
         schedule = scheduler.step if scheduler is not None else None
         reported = []
@@ -145,7 +149,7 @@ class StepTask(L.LightningModule):
                     p.grad = None
                 loss.backward()
                 count_before()
-                raw_step()
+                (first_step if i == 0 else raw_step)()
                 count_after()
             if schedule is not None:
                 schedule()
