@@ -28,6 +28,8 @@ def plain_sgd_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | N
     directly skips `Optimizer.step`'s per-call machinery (profiler range, hook dispatch,
     grouping of tensors by device), which costs as much as a small model's whole update.
     The learning rates are read from `param_groups` at each call, so schedulers still apply.
+    Hooks registered on the torch optimiser (`register_step_pre_hook` and the like) do not run
+    for these updates: they run on each chunk's last update, which goes through Lightning.
     Returns None for any other optimiser.
     """
     if type(optimizer) is not torch.optim.SGD:
