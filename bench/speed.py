@@ -152,6 +152,7 @@ def child_charlm(overrides: list[str], threads: int, memory: bool = False) -> di
     With `memory`, the run goes under allocation tracking and the peak during fit is returned.
     """
     import lightning as L
+    import torch
     from hydra import compose, initialize_config_dir
 
     from charlm.config import config_dir, register_resolvers
@@ -184,8 +185,6 @@ def child_charlm(overrides: list[str], threads: int, memory: bool = False) -> di
                 if isinstance(v, torch.Tensor)
             ]
             self.state_mb = tensor_mb(*pl_module.parameters(), *optimizer_state)
-
-    import torch
 
     register_resolvers()
     baseline = rss_mb()

@@ -29,7 +29,8 @@ def plain_sgd_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | N
     grouping of tensors by device), which costs as much as a small model's whole update.
     The learning rates are read from `param_groups` at each call, so schedulers still apply.
     Hooks registered on the torch optimiser (`register_step_pre_hook` and the like) do not run
-    for these updates: they run on each chunk's last update, which goes through Lightning.
+    for these updates: they run on each chunk's last update, which goes through Lightning, and
+    on every update of a run's first chunk.
     Returns None for any other optimiser.
     """
     if type(optimizer) is not torch.optim.SGD:
@@ -120,11 +121,10 @@ class StepTask(L.LightningModule):
             updates = min(updates, self.trainer.max_steps - self.global_step)
         # The loop runs hundreds of thousands of times: look everything up once.
         objective, trained, minibatch = self.objective, self._trained, batch.minibatch
-        torch_step = optimizer.optimizer.step
-        raw_step = plain_sgd_update(optimizer.optimizer) or torch_step
-        # The run's first update goes through the optimiser's own step, which is what the
-        # schedulers check for before their first step.
-        first_step = torch_step if self.global_step == 0 else raw_step
+        # The run's first chunk takes the optimiser's own step (schedulers check that it was
+        # called before their first step); later ones the direct update where there is one.
+        direct = plain_sgd_update(optimizer.optimizer) if self.global_step > 0 else None
+        raw_step = direct or optimizer.optimizer.step
         count_before, count_after = optimizer._on_before_step, optimizer._on_after_step
         schedule = scheduler.step if scheduler is not None else None
         reported = []
@@ -151,7 +151,7 @@ class StepTask(L.LightningModule):
                     p.grad = None
                 loss.backward()
                 count_before()
-                (first_step if i == 0 else raw_step)()
+                raw_step()
                 count_after()
             if schedule is not None:
                 schedule()
