@@ -3,6 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from charlm import BengioMLP, BigramLM, FeedForwardLM, Vocabulary
+from charlm.models import MLPClassifier
+from charlm.models.layers import Dropout
 
 
 def test_bengio_mlp_shapes_and_notebook_parameter_count():
@@ -89,3 +91,29 @@ def test_feedforward_embedding_dropout_acts_in_training_only():
 def test_feedforward_dropout_outside_zero_one_is_refused(key):
     with pytest.raises(ValueError, match=rf"model\.net\.{key}=1\.0: must be in \[0, 1\)"):
         FeedForwardLM(41, **{key: 1.0})
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_dropout_zeroes_a_fraction_p_and_scales_the_rest(p):
+    torch.manual_seed(0)
+    drop = Dropout(p)
+    x = torch.rand(256, 512) + 1.0  # no zeros of its own
+    x.requires_grad_(True)
+    out = drop(x)
+    kept = out != 0
+    assert abs(1 - kept.float().mean().item() - p) < 0.01
+    torch.testing.assert_close(out[kept], x[kept] / (1 - p))
+    # The gradient flows through the kept elements only, with the same scale.
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / (1 - p))
+    drop.eval()
+    assert torch.equal(drop(x), x)
+
+
+def test_models_use_the_fast_dropout():
+    for net, count in [
+        (FeedForwardLM(41, hidden_sizes=(8,), dropout=0.5, emb_dropout=0.2), 2),
+        (MLPClassifier(2, 2, hidden_sizes=(6, 6), dropout=0.1), 2),
+    ]:
+        drops = [m for m in net.modules() if isinstance(m, torch.nn.Dropout)]
+        assert len(drops) == count and all(type(m) is Dropout for m in drops)

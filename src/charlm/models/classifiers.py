@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from charlm.models.layers import Dropout
+
 
 class Prediction(NamedTuple):
     """What the token-predictor notebook's `predict` returns."""
@@ -95,7 +97,7 @@ class MLPClassifier(Classifier):
                 nn.init.constant_(linear.bias, hidden_bias)
             layers += [linear, acts[activation]()]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = size
         layers.append(nn.Linear(width, num_classes))
         self.layers = nn.Sequential(*layers)

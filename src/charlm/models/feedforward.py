@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from charlm.models.base import CharLM
+from charlm.models.layers import Dropout
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 NORMS = {"none": None, "layer": nn.LayerNorm, "batch": nn.BatchNorm1d}
@@ -47,7 +48,7 @@ class FeedForwardLM(CharLM):
         self.C = nn.Embedding(vocab_size, emb_size)
         # Dropout on the window's concatenated embeddings: the network learns not to lean on
         # any single previous character.
-        self.emb_dropout = nn.Dropout(emb_dropout) if emb_dropout > 0 else nn.Identity()
+        self.emb_dropout = Dropout(emb_dropout) if emb_dropout > 0 else nn.Identity()
         layers: list[nn.Module] = []
         width = context_size * emb_size
         for size in hidden_sizes:
@@ -56,7 +57,7 @@ class FeedForwardLM(CharLM):
                 layers.append(NORMS[norm](size))
             layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = size
         self.hidden = nn.Sequential(*layers)
         self.output = nn.Linear(width, vocab_size)
