@@ -13,10 +13,12 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from charlm import CheckpointError, CorpusError, Vocabulary, VocabularyError, load_model, load_words
 from charlm.data import split_words
-from charlm.lit import NonFiniteLossError
+from charlm.errors import CharlmError
+from charlm.lit import GracefulStop, NonFiniteLossError
 from charlm.train import train
 from charlm.validate import ConfigError
 
@@ -236,6 +238,48 @@ def test_resumed_run_keeps_the_best_checkpoint_of_the_interrupted_one(
     # The interrupted run's files are untouched.
     after = {p.name: p.read_bytes() for p in (tmp_path / "a" / "checkpoints").glob("*.ckpt")}
     assert after == before
+
+
+class _SignalAt(L.Callback):
+    """Delivers a stop request to GracefulStop as the batch ending at `step` finishes."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        if trainer.global_step == self.step:
+            stop = next(c for c in trainer.callbacks if isinstance(c, GracefulStop))
+            stop._handler(signal.SIGINT, None)
+
+
+@pytest.mark.parametrize("step", [150, 200])
+def test_a_stop_requested_when_a_validation_is_due_waits_for_it(
+    make_cfg, tiny_corpus, tmp_path, step
+):
+    # Validation (and the best checkpoint, step 200 on this list) falls after every 100 steps.
+    # Stopping before that validation would resume as if it had run, and lose it.
+    common = (f"data.path={tiny_corpus}", "seed=5", *RUN)
+    straight = train(make_cfg(*common, output_dir=tmp_path / "straight"))
+    # Lightning turns the KeyboardInterrupt into exit status 1.
+    with pytest.raises(SystemExit):
+        train(make_cfg(*common, output_dir=tmp_path / "a"), extra_callbacks=[_SignalAt(step)])
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == step
+    best = sorted(p.name for p in (tmp_path / "a" / "checkpoints").glob("best-*.ckpt"))
+    assert best == (["best-step200.ckpt"] if step == 200 else ["best-step100.ckpt"])
+
+    resumed = train(make_cfg(*common, f"ckpt_path={last}", output_dir=tmp_path / "b"))
+    assert Path(resumed["best_checkpoint"]).name == "best-step200.ckpt"
+    for split in ("train", "val", "test"):
+        assert resumed[split]["loss"] == pytest.approx(straight[split]["loss"], rel=1e-6)
+
+
+def test_graceful_stop_listed_before_a_model_checkpoint_is_refused(make_cfg, tiny_corpus):
+    # Its last.ckpt would be written before the model checkpoints had saved theirs.
+    cfg = make_cfg(f"data.path={tiny_corpus}", "trainer.max_steps=10", "callbacks=none")
+    stop = GracefulStop()
+    with pytest.raises(CharlmError, match="graceful_stop must come after the model checkpoint"):
+        train(cfg, extra_callbacks=[stop, ModelCheckpoint(monitor=None)])
 
 
 # --- checkpoints ------------------------------------------------------------------------------

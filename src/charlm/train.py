@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from charlm.config import config_dir, register_resolvers
 from charlm.errors import CharlmError, report_errors
 from charlm.lit.base import NonFiniteLossError
+from charlm.lit.callbacks import model_checkpoint
 from charlm.validate import ConfigError, validate_config
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         raise NonFiniteLossError(f"{err}. Training stopped; checkpoints kept: {kept}") from None
     train_time = time.perf_counter() - started
 
-    checkpoint = trainer.checkpoint_callback
+    checkpoint = model_checkpoint(trainer)
     best = checkpoint.best_model_path if checkpoint else ""
     last_file = (
         Path(checkpoint.dirpath) / "last.ckpt" if checkpoint and checkpoint.dirpath else None

@@ -10,8 +10,15 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+
+from charlm.errors import CharlmError
+
+
+def model_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
+    """The run's first `ModelCheckpoint` (the best checkpoint's), or None without one."""
+    return next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
 
 
 def tensorboard_writer(trainer: L.Trainer):
@@ -167,16 +174,23 @@ class FizzBuzzReport(L.Callback):
         writer.add_figure("fizzbuzz/confusion_matrix", fig, trainer.global_step)
 
 
-class GracefulStop(L.Callback):
+class GracefulStop(Checkpoint):
     """Ctrl-C (SIGINT) or SIGTERM: finish the current batch, write last.ckpt, then stop.
 
     Stopping between batches keeps the checkpoint consistent (weights, optimiser, schedule,
     step and batch stream), so resuming with `ckpt_path=.../last.ckpt` ends exactly where an
-    uninterrupted run would. A second Ctrl-C stops at once, without a checkpoint.
+    uninterrupted run would. When a validation is due after the batch, the stop waits for it
+    and for the model checkpoints it updates: a checkpoint written before it would be resumed
+    as if it had run, and its result would be missing from the record of the best. A second
+    Ctrl-C stops at once, without a checkpoint.
+
+    A `Checkpoint` callback, because it writes one: Lightning calls those after all others, in
+    list order, and this one must come after the model checkpoints.
     """
 
     def __init__(self) -> None:
         self.requested: int | None = None
+        self._after_validation = False
         self._previous: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
@@ -186,9 +200,18 @@ class GracefulStop(L.Callback):
         print(f"\nsignal {signal.Signals(signum).name}: stopping after this batch", flush=True)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        order = trainer.callbacks
+        if any(
+            isinstance(c, ModelCheckpoint) and order.index(c) > order.index(self) for c in order
+        ):
+            raise CharlmError(
+                "callbacks: graceful_stop must come after the model checkpoint callbacks "
+                "(it saves last.ckpt after they have saved theirs); list it after them"
+            )
         if threading.current_thread() is not threading.main_thread():
             return
         self.requested = None
+        self._after_validation = False
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._previous[signum] = signal.signal(signum, self._handler)
 
@@ -197,14 +220,10 @@ class GracefulStop(L.Callback):
             signal.signal(signum, handler)
         self._previous.clear()
 
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any
-    ) -> None:
-        if self.requested is None:
-            return
-        checkpoint = trainer.checkpoint_callback
-        dirpath = Path(checkpoint.dirpath) if checkpoint and checkpoint.dirpath else None
-        dirpath = dirpath or Path(trainer.default_root_dir) / "checkpoints"
+    def _stop(self, trainer: L.Trainer) -> None:
+        checkpoint = model_checkpoint(trainer)
+        dirpath = checkpoint.dirpath if checkpoint else None
+        dirpath = Path(dirpath) if dirpath else Path(trainer.default_root_dir) / "checkpoints"
         path = dirpath / "last.ckpt"
         trainer.save_checkpoint(path)
         print(
@@ -214,6 +233,21 @@ class GracefulStop(L.Callback):
         )
         self._restore()
         raise KeyboardInterrupt
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any
+    ) -> None:
+        if self.requested is None:
+            return
+        loop = trainer.fit_loop
+        if loop.epoch_loop._should_check_val_fx(loop._data_fetcher):
+            self._after_validation = True
+            return
+        self._stop(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.requested is not None and self._after_validation:
+            self._stop(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore()
