@@ -200,10 +200,8 @@ class GracefulStop(Checkpoint):
         print(f"\nsignal {signal.Signals(signum).name}: stopping after this batch", flush=True)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        order = trainer.callbacks
-        if any(
-            isinstance(c, ModelCheckpoint) and order.index(c) > order.index(self) for c in order
-        ):
+        after = trainer.callbacks[trainer.callbacks.index(self) + 1 :]
+        if any(isinstance(c, ModelCheckpoint) for c in after):
             raise CharlmError(
                 "callbacks: graceful_stop must come after the model checkpoint callbacks "
                 "(it saves last.ckpt after they have saved theirs); list it after them"
