@@ -273,7 +273,7 @@ def main() -> None:
     plain = max(plains, key=lambda r: r["steps_per_s"])
     ours = max(ourss, key=lambda r: r["steps_per_s"])
     fast = run_child("charlm", args, ["experiment=mlp_fast"])
-    memory_run = [f"trainer.max_steps={args.memory_steps}", "trainer.val_check_interval=1"]
+    memory_run = [f"trainer.max_steps={args.memory_steps}", "trainer.val_check_interval=1000"]
     plain_memory = run_child("plain-memory", args, steps=args.memory_steps)
     ours_memory = run_child("charlm-memory", args, [*recipe, *memory_run])
 

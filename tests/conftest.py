@@ -92,7 +92,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         f"data.path={corpus}",
         "data.split=[0.6,0.2,0.2]",
         "trainer.max_steps=600",
-        "trainer.val_check_interval=3",
+        "trainer.val_check_interval=300",
         "callbacks.progress_bar=null",
         "model/optimizer=adam",
         "model.optimizer.lr=0.01",

@@ -134,7 +134,7 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_good_checkpoints(make_cfg, 
     # The learning rate doubles every step: fine for a while, then the loss overflows.
     cfg = make_cfg(
         f"data.path={tiny_corpus}", "data.split=[0.6,0.2,0.2]", "data.steps_per_batch=5",
-        "trainer.val_check_interval=1", "trainer.max_steps=400", "model.optimizer.lr=0.05",
+        "trainer.val_check_interval=5", "trainer.max_steps=400", "model.optimizer.lr=0.05",
         "callbacks.progress_bar=null", "model/scheduler=none",
         "+model.scheduler._target_=torch.optim.lr_scheduler.ExponentialLR",
         "+model.scheduler._partial_=true", "+model.scheduler.gamma=2.0",
@@ -152,7 +152,7 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_good_checkpoints(make_cfg, 
 
 def test_a_run_never_overwrites_an_earlier_runs_checkpoints(make_cfg, tiny_corpus, tmp_path):
     out = tmp_path / "same"
-    args = (f"data.path={tiny_corpus}", "trainer.max_steps=100", "trainer.val_check_interval=1",
+    args = (f"data.path={tiny_corpus}", "trainer.max_steps=100", "trainer.val_check_interval=100",
             "callbacks.progress_bar=null")  # fmt: skip
     train(make_cfg(*args, output_dir=out))
     before = {
@@ -166,7 +166,7 @@ def test_a_run_never_overwrites_an_earlier_runs_checkpoints(make_cfg, tiny_corpu
     assert after == before
 
 
-RUN = ("trainer.max_steps=1200", "trainer.val_check_interval=10", "data.steps_per_batch=10",
+RUN = ("trainer.max_steps=1200", "trainer.val_check_interval=100", "data.steps_per_batch=10",
        "callbacks.progress_bar=null", "logger=none", "data.split=[0.6,0.2,0.2]")  # fmt: skip
 
 

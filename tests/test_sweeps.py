@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from charlm.config import config_dir
 from charlm.report import collect
 
-TINY = ("trainer.max_steps=200", "trainer.val_check_interval=1", "callbacks.progress_bar=null",
+TINY = ("trainer.max_steps=200", "trainer.val_check_interval=100", "callbacks.progress_bar=null",
         "data.split=[0.6,0.2,0.2]", "logger=none", "callbacks.embedding_plot=null",
         "callbacks.sample_words=null")  # fmt: skip
 

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from charlm.lit.base import plain_sgd_update
 from charlm.train import train
 
-SHORT = ("trainer.max_steps=400", "trainer.val_check_interval=2", "callbacks.progress_bar=null")
+SHORT = ("trainer.max_steps=400", "trainer.val_check_interval=200", "callbacks.progress_bar=null")
 
 
 def _events(run_dir: Path) -> EventAccumulator:
@@ -65,7 +65,7 @@ def _cli(tmp_path: Path, corpus: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable, "-m", "charlm.train", f"data.path={corpus}",
-            f"paths.root_dir={tmp_path}", "trainer.max_steps=200", "trainer.val_check_interval=1",
+            f"paths.root_dir={tmp_path}", "trainer.max_steps=200", "trainer.val_check_interval=100",
             "callbacks.progress_bar=null",
         ],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -10,11 +10,11 @@ from typing import Any
 import torch
 import yaml
 
-from charlm import models
 from charlm.data.corpus import load_words, split_words
 from charlm.data.vocab import Vocabulary
 from charlm.errors import CharlmError
 from charlm.models.base import CharLM
+from charlm.models.registry import build_net, net_class
 
 
 class CheckpointError(CharlmError):
@@ -59,23 +59,18 @@ def load_model(path: str | Path) -> CharLM:
         raise CheckpointError(f"{path} was not written by charlm-train (no vocabulary stored)")
     config = yaml.safe_load(meta.get("config") or "{}") or {}
     net_cfg = dict((config.get("model") or {}).get("net") or {})
-    target = str(net_cfg.pop("_target_", ""))
-    cls = getattr(models, target.rsplit(".", 1)[-1], None)
-    if not target.startswith("charlm.models.") or not (
-        isinstance(cls, type) and issubclass(cls, CharLM)
-    ):
-        raise CheckpointError(
-            f"{path}: model class {target!r} is not one of charlm.models ({', '.join(models.__all__)})"
-        )
-    kwargs = {k: v for k, v in net_cfg.items() if not k.startswith("_")}
-    model = cls(**kwargs)
+    try:
+        cls = net_class(str(net_cfg.get("_target_", "")))
+    except CharlmError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    if not issubclass(cls, CharLM):
+        raise CheckpointError(f"{path}: {cls.__name__} is not a character language model")
+    model = build_net(net_cfg)
     state = {k[4:]: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise CheckpointError(
-            f"{path}: weights do not fit {cls.__name__}({kwargs}): {err}"
-        ) from None
+        raise CheckpointError(f"{path}: weights do not fit {cls.__name__}: {err}") from None
     model.vocab = Vocabulary.from_string(meta["vocab"])
     model.config = config
     return model.eval()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
+
+from charlm.data.windows import context_windows
+from charlm.models.base import CharLM
 
 
 class LMMetrics(torch.nn.Module):
@@ -35,6 +38,22 @@ class LMMetrics(torch.nn.Module):
     def reset(self) -> None:
         self.nll.reset()
         self.acc.reset()
+
+
+@torch.no_grad()
+def word_nll(model: CharLM, words: Sequence[str]) -> torch.Tensor:
+    """Total NLL (nats) of each word, end token included, from one pass over all its windows."""
+    x, y = context_windows(words, model._require_vocab(), model.context_size)
+    was_training = model.training
+    model.eval()
+    try:
+        nll = F.cross_entropy(
+            model(x.to(model._device())).float(), y.to(model._device()), reduction="none"
+        )
+    finally:
+        model.train(was_training)
+    owner = torch.repeat_interleave(torch.tensor([len(w) + 1 for w in words], device=nll.device))
+    return torch.zeros(len(words), device=nll.device).index_add_(0, owner, nll).cpu()
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -19,26 +20,43 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from charlm.config import config_dir, register_resolvers
-from charlm.errors import CharlmError, report_errors
+from charlm.errors import CharlmError, ConfigError, config_section, report_errors
 from charlm.lit.base import NonFiniteLossError
 from charlm.lit.callbacks import model_checkpoint
-from charlm.validate import ConfigError, validate_config
+from charlm.lit.schedule import UpdateSchedule
+from charlm.validate import validate_config
 
 log = logging.getLogger(__name__)
 register_resolvers()
 
 
 def build(node: DictConfig, **kwargs: Any) -> Any:
-    """`hydra.utils.instantiate`, letting a charlm error about bad input through unwrapped."""
+    """`hydra.utils.instantiate`, letting a charlm error about bad input through unwrapped.
+
+    A constructor names a bad value by its own argument (`emb_size=0: ...`); Hydra knows
+    where that constructor's config sits (`model.net`), and the message is given that path.
+    """
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as err:
         cause = err.__cause__
+        if isinstance(cause, ConfigError) and "." not in cause.key:
+            path = _full_key(str(err)) or node._get_full_key(None)
+            if path:
+                raise ConfigError(f"{path}.{cause}", key=f"{path}.{cause.key}") from None
         if isinstance(cause, CharlmError):
             raise cause from None
         if isinstance(cause, ValueError):
-            raise ConfigError(str(cause)) from None
+            raise CharlmError(str(cause)) from None
         raise
+
+
+def _full_key(message: str) -> str:
+    """The `full_key: model.net` line Hydra adds to an instantiation error, or ''."""
+    for line in reversed(message.splitlines()):
+        if line.startswith("full_key: "):
+            return line.removeprefix("full_key: ").strip()
+    return ""
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:
@@ -68,10 +86,9 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     output_dir = Path(cfg.paths.output_dir)
     check_output_dir(output_dir)
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
-    output_dir.mkdir(parents=True, exist_ok=True)
 
     datamodule = build(cfg.data)
     datamodule.setup()
@@ -79,11 +96,37 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         cfg.model.net.update(datamodule.net_kwargs())
     task = build(cfg.model)
     task.run_config = OmegaConf.to_container(cfg, resolve=True)
+    with config_section("trainer"):
+        schedule = UpdateSchedule.plan(
+            cfg.trainer.max_steps,
+            datamodule.steps_per_batch,
+            cfg.trainer.get("val_check_interval"),
+            cfg.trainer.get("log_every_n_steps", 100),
+        )
+    if schedule.chunk != datamodule.steps_per_batch:
+        log.info(
+            "data.steps_per_batch=%d lowered to %d so that validations fall every %d updates",
+            datamodule.steps_per_batch, schedule.chunk, schedule.val_every,
+        )  # fmt: skip
+        datamodule.steps_per_batch = schedule.chunk
+    task.schedule = schedule
+    task.gradient_clip_val = cfg.trainer.get("gradient_clip_val")
+    task.gradient_clip_algorithm = cfg.trainer.get("gradient_clip_algorithm") or "norm"
 
+    output_dir.mkdir(parents=True, exist_ok=True)
     callbacks = instantiate_group(cfg.get("callbacks")) + list(extra_callbacks or [])
     loggers = instantiate_group(cfg.get("logger"))
     has_val = datamodule.has_split("val")
-    trainer_kwargs = {} if has_val else {"limit_val_batches": 0, "num_sanity_val_steps": 0}
+    # Intervals in updates are charlm's (the schedule); Lightning's count Lightning batches.
+    # Gradient clipping is applied by the task's update: Lightning refuses it with manual
+    # optimisation.
+    trainer_kwargs: dict[str, Any] = {
+        **schedule.trainer_kwargs(),
+        "gradient_clip_val": None,
+        "gradient_clip_algorithm": None,
+    }
+    if not has_val:
+        trainer_kwargs.update(limit_val_batches=0, num_sanity_val_steps=0)
     trainer: L.Trainer = build(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs
     )
@@ -111,10 +154,11 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     # metrics.json scores the weights the test used, in this process (with ddp_spawn the
     # training ran in child processes).
     scored = best or last
-    steps = trainer.global_step
+    steps = scored_step = trainer.global_step
     if scored:
         saved = torch.load(scored, map_location="cpu", weights_only=True)
         task.load_state_dict(saved["state_dict"])
+        scored_step = saved["global_step"]
         if last:
             final = (
                 saved if scored == last else torch.load(last, map_location="cpu", weights_only=True)
@@ -128,15 +172,39 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     }
     metrics.update(
         steps=steps,
+        weights="best" if best else "last",
+        weights_step=scored_step,
         train_time_s=round(train_time, 2),
         best_checkpoint=best or None,
         last_checkpoint=last or None,
         output_dir=str(output_dir),
     )
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    metrics = finite_json(metrics)
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
     _log_hparams(trainer, cfg, metrics)
-    log.info("metrics: %s", json.dumps(metrics))
+    log.info("metrics: %s", json.dumps(metrics, allow_nan=False))
     return metrics
+
+
+def finite_json(metrics: dict[str, Any]) -> dict[str, Any]:
+    """`metrics` with every NaN or infinite figure replaced by None and named in `notes`.
+
+    JSON has no NaN or Infinity; strict readers refuse them.
+    """
+    notes: list[str] = []
+
+    def clean(value: Any, key: str) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v, f"{key}.{k}" if key else k) for k, v in value.items()}
+        if isinstance(value, float) and not math.isfinite(value):
+            notes.append(f"{key} was {value} (written as null)")
+            return None
+        return value
+
+    cleaned = clean(metrics, "")
+    if notes:
+        cleaned["notes"] = notes
+    return cleaned
 
 
 def find_lr(
@@ -214,7 +282,7 @@ def _log_hparams(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, Any]) -
     scores = {
         f"hp/{split}_loss": metrics[split]["loss"]
         for split in ("train", "val", "test")
-        if split in metrics
+        if split in metrics and metrics[split]["loss"] is not None
     }
     for logger in trainer.loggers:
         logger.log_hyperparams(hparams, scores)

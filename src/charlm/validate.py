@@ -1,29 +1,35 @@
-"""Checks of a composed run config, before any data is read or any training starts."""
+"""Checks of a composed run config that no constructor makes, before any data is read.
+
+The data module, the network and the schedule check their own values when they are built
+(`charlm.errors.check_positive_ints` and friends), and the training entry point prefixes the
+config path of the key, so a new model's keys are checked without a list here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from omegaconf import DictConfig
 
 from charlm.data.corpus import check_fractions
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, ConfigError
 
+__all__ = ["ConfigError", "validate_config"]
 
-class ConfigError(CharlmError):
-    """A config value is impossible; the message names the key, the value and what is allowed."""
-
-
-POSITIVE_INTS = (
-    "data.context_size",
-    "data.batch_size",
-    "data.steps_per_batch",
-    "data.eval_batch_size",
-    "model.net.emb_size",
-    "model.net.hidden_size",
-    "trainer.max_steps",
-)
+# Lightning Trainer options a charlm run cannot honour: (allowed values, what to use instead).
+REFUSED_TRAINER_OPTIONS: dict[str, tuple[tuple[Any, ...], str]] = {
+    "accumulate_grad_batches": (
+        (None, 1),
+        "each update takes one minibatch: raise data.batch_size",
+    ),
+    "max_epochs": ((None, -1), "a run is counted in updates: set trainer.max_steps"),
+    "min_epochs": ((None, 0), "a run is counted in updates: set trainer.min_steps"),
+    "check_val_every_n_epoch": (
+        (None,),
+        "a run is one epoch: set trainer.val_check_interval (in updates)",
+    ),
+    "limit_train_batches": ((None, 1.0), "a run is counted in updates: set trainer.max_steps"),
+}
 
 
 def _get(cfg: DictConfig, dotted: str) -> Any:
@@ -35,37 +41,46 @@ def _get(cfg: DictConfig, dotted: str) -> Any:
     return node
 
 
-def _positive_int(key: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}={value!r}: must be an integer >= 1")
-
-
-def _positive_ints(key: str, values: Iterable[Any] | None) -> None:
-    for value in values or ():
-        _positive_int(key, value)
-
-
 def validate_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` for the first impossible value of a `charlm-train` config."""
-    for key in POSITIVE_INTS:
-        _positive_int(key, _get(cfg, key))
-    _positive_ints("model.net.hidden_sizes", _get(cfg, "model.net.hidden_sizes"))
+    max_steps = _get(cfg, "trainer.max_steps")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ConfigError(
+            f"trainer.max_steps={max_steps!r}: must be an integer >= 1 (optimiser updates)",
+            key="trainer.max_steps",
+        )
+    for key, (allowed, instead) in REFUSED_TRAINER_OPTIONS.items():
+        value = _get(cfg, f"trainer.{key}")
+        if value not in allowed:
+            raise ConfigError(
+                f"trainer.{key}={value!r} is not supported: {instead}", key=f"trainer.{key}"
+            )
+    clip = _get(cfg, "trainer.gradient_clip_val")
+    if clip is not None and (
+        isinstance(clip, bool) or not isinstance(clip, int | float) or clip < 0
+    ):
+        raise ConfigError(
+            f"trainer.gradient_clip_val={clip!r}: must be a number >= 0, or null for no clipping",
+            key="trainer.gradient_clip_val",
+        )
+    algorithm = _get(cfg, "trainer.gradient_clip_algorithm")
+    if algorithm not in (None, "norm", "value"):
+        raise ConfigError(
+            f"trainer.gradient_clip_algorithm={algorithm!r}: 'norm' or 'value'",
+            key="trainer.gradient_clip_algorithm",
+        )
     lr = _get(cfg, "model.optimizer.lr")
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, int | float) or lr <= 0):
-        raise ConfigError(f"model.optimizer.lr={lr!r}: the learning rate must be a number > 0")
+        raise ConfigError(
+            f"model.optimizer.lr={lr!r}: the learning rate must be a number > 0",
+            key="model.optimizer.lr",
+        )
     split = _get(cfg, "data.split")
     if split is not None:
         try:
             check_fractions(list(split))
         except CharlmError as err:
-            raise ConfigError(str(err)) from None
-    interval = _get(cfg, "trainer.val_check_interval")
-    if isinstance(interval, int) and not isinstance(interval, bool) and interval < 1:
-        raise ConfigError(
-            f"trainer.val_check_interval={interval}: must be >= 1 (Lightning batches)"
-        )
+            raise ConfigError(str(err), key="data.split") from None
     seed = cfg.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f"seed={seed!r}: must be an integer >= 0, or null")
+        raise ConfigError(f"seed={seed!r}: must be an integer >= 0, or null", key="seed")

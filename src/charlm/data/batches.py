@@ -12,7 +12,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, check_positive_ints
 
 SPLITS = ("train", "val", "test")
 
@@ -119,8 +119,7 @@ class StepDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        check_positive(
-            "data",
+        check_positive_ints(
             batch_size=batch_size,
             steps_per_batch=steps_per_batch,
             eval_batch_size=eval_batch_size,
@@ -189,10 +188,3 @@ class StepDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.eval_dataloader("test")
-
-
-def check_positive(group: str, **values: int) -> None:
-    """Raise `CharlmError` naming the first value that is not an integer >= 1."""
-    for key, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise CharlmError(f"{group}.{key}={value!r}: must be an integer >= 1")

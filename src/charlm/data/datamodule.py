@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from charlm.data.batches import SPLITS, StepDataModule, check_positive
+from torch.utils.data import DataLoader
+
+from charlm.data.batches import SPLITS, StepDataModule
 from charlm.data.corpus import load_words, split_words
 from charlm.data.vocab import BOUNDARY, Vocabulary
 from charlm.data.windows import context_windows
+from charlm.errors import check_positive_ints
 
 
 class CharWindowDataModule(StepDataModule):
@@ -32,7 +35,7 @@ class CharWindowDataModule(StepDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__(batch_size, steps_per_batch, full_batch, eval_batch_size, seed)
-        check_positive("data", context_size=context_size)
+        check_positive_ints(context_size=context_size)
         self.path = Path(path)
         self.context_size = context_size
         self.split = tuple(float(f) for f in split)
@@ -40,6 +43,22 @@ class CharWindowDataModule(StepDataModule):
         self.boundary = boundary
         self.vocab: Vocabulary | None = None
         self.words: dict[str, list[str]] = {}
+        # Plain values only, so `CharWindowDataModule.load_from_checkpoint(path)` rebuilds it
+        # from a checkpoint read with weights_only=True.
+        self.save_hyperparameters(
+            {
+                "path": str(path),
+                "context_size": context_size,
+                "batch_size": batch_size,
+                "split": list(self.split),
+                "split_seed": split_seed,
+                "boundary": boundary,
+                "steps_per_batch": steps_per_batch,
+                "full_batch": full_batch,
+                "eval_batch_size": eval_batch_size,
+                "seed": seed,
+            }
+        )
 
     def setup(self, stage: str | None = None) -> None:
         """Read, split and window the corpus once; later calls are free."""
@@ -51,6 +70,12 @@ class CharWindowDataModule(StepDataModule):
         for name, part in zip(SPLITS, parts, strict=True):
             self.words[name] = part
             self.splits[name] = context_windows(part, self.vocab, self.context_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The test split's words (every word when there is no test split), in batches."""
+        self.setup()
+        words = self.words["test"] or self.words["train"]
+        return DataLoader(words, batch_size=self.eval_batch_size, collate_fn=list)
 
     def net_kwargs(self) -> dict[str, int]:
         """Sizes the network must be built with to fit this data."""

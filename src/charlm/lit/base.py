@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
 
 from charlm.data.batches import Chunk
 from charlm.errors import CharlmError
+from charlm.lit.schedule import UpdateSchedule
+from charlm.models.registry import build_net
+
+log = logging.getLogger(__name__)
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+# Hooks Lightning runs around each optimiser update (backward, then the step).
+UPDATE_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+# A logged training loss this many times the run's first one is reported as divergence.
+DIVERGENCE_FACTOR = 3.0
 
 
 class NonFiniteLossError(CharlmError):
@@ -28,9 +41,7 @@ def plain_sgd_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | N
     directly skips `Optimizer.step`'s per-call machinery (profiler range, hook dispatch,
     grouping of tensors by device), which costs as much as a small model's whole update.
     The learning rates are read from `param_groups` at each call, so schedulers still apply.
-    Hooks registered on the torch optimiser (`register_step_pre_hook` and the like) do not run
-    for these updates: they run on each chunk's last update, which goes through Lightning, and
-    on every update of a run's first chunk.
+    Hooks registered on the torch optimiser itself (`register_step_pre_hook`) do not run.
     Returns None for any other optimiser.
     """
     if type(optimizer) is not torch.optim.SGD:
@@ -48,29 +59,70 @@ def plain_sgd_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | N
     return update
 
 
+def _factory(config: Any, module: Any, what: str) -> Callable[..., Any] | None:
+    """An optimiser or scheduler factory: a callable as given, or one rebuilt from stored config.
+
+    A checkpoint stores them as plain config (`{"_target_": "torch.optim.AdamW", "lr": ...}`);
+    only classes of `module` (torch.optim or its lr_scheduler) are rebuilt from it.
+    """
+    if config is None or callable(config):
+        return config
+    if not isinstance(config, Mapping) or not config:
+        return None  # model/scheduler=none composes to an empty mapping: no schedule
+    target = str(config.get("_target_", ""))
+    name = target.rsplit(".", 1)[-1]
+    cls = getattr(module, name, None)
+    if target != f"{module.__name__}.{name}" or not isinstance(cls, type):
+        raise CharlmError(f"{what} {target!r} is not a class of {module.__name__}")
+    return functools.partial(cls, **{k: v for k, v in config.items() if not k.startswith("_")})
+
+
 class StepTask(L.LightningModule):
     """Trains `net` by optimiser updates over chunks of minibatches (see `RandomBatches`).
 
-    Each Lightning batch holds `steps` minibatches; the step runs one optimiser update per
+    Each Lightning batch holds a chunk of minibatches; the step runs one optimiser update per
     minibatch with manual optimisation, so `trainer.global_step` counts updates exactly as the
-    notebooks' loops count iterations. Subclasses give `objective` and the eval metrics.
+    notebooks' loops count iterations. Every update goes through `update` (backward, gradient
+    clipping, optimiser step, scheduler step), and Lightning's per-update hooks
+    (`on_before_backward`, `on_after_backward`, `on_before_optimizer_step`) run once per
+    update. Validation, last.ckpt and training scalars follow `schedule`, in updates.
+
+    `net`, `optimizer` and `scheduler` may be given as objects (as Hydra builds them) or as
+    the plain config a checkpoint stores, so `Task.load_from_checkpoint(path)` works.
+    Subclasses give `objective` and the eval metrics.
     """
 
     def __init__(
-        self, net: nn.Module, optimizer: OptimizerFactory, scheduler: SchedulerFactory | None = None
+        self,
+        net: nn.Module | Mapping[str, Any],
+        optimizer: OptimizerFactory | Mapping[str, Any] | None = None,
+        scheduler: SchedulerFactory | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.net = net
-        self.optimizer_factory = optimizer
-        # model/scheduler=none composes to an empty mapping: no schedule.
-        self.scheduler_factory = scheduler if callable(scheduler) else None
+        self.net = build_net(net) if isinstance(net, Mapping) else net
+        self.optimizer_factory = _factory(optimizer, torch.optim, "optimizer")
+        self.scheduler_factory = _factory(scheduler, torch.optim.lr_scheduler, "scheduler")
         # The composed run config, stored with every checkpoint (set by charlm.train).
         self.run_config: dict[str, Any] = {}
+        # Set by charlm.train from trainer.val_check_interval and log_every_n_steps (in updates);
+        # derived from the Trainer's own settings when a run starts without one.
+        self.schedule: UpdateSchedule | None = None
+        # trainer.gradient_clip_val / gradient_clip_algorithm, applied on every update.
+        self.gradient_clip_val: float | None = None
+        self.gradient_clip_algorithm: str = "norm"
+        self._since_log: list[float] = []
+        self._first_loss: float | None = None
+        self._warned_divergence = False
+        self._through_lightning = True
 
     def objective(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss to minimise, loss to report) of one minibatch."""
         raise NotImplementedError
+
+    def training_scalars(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """Extra training scalars logged with train/loss, from the minibatch just trained on."""
+        return {}
 
     def _eval_step(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         """Update the `stage` ('val' or 'test') metrics with one batch."""
@@ -82,8 +134,8 @@ class StepTask(L.LightningModule):
 
     def _eval_epoch_end(self, stage: str) -> None:
         values = self._eval_values(stage)
-        if stage == "val":
-            self.log("step", float(self.global_step))
+        # Plotted against optimiser updates (Lightning takes a logged "step" as the x value).
+        self.log("step", float(self.global_step))
         for name, value in values.items():
             self.log(f"{stage}/{name}", value, prog_bar=name in ("loss", "acc"))
 
@@ -103,6 +155,11 @@ class StepTask(L.LightningModule):
         return self.net(x)
 
     def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise CharlmError(
+                "this task has no optimizer: give optimizer=... (e.g. functools.partial("
+                "torch.optim.AdamW, lr=3e-3)) to train it"
+            )
         self._trained = [p for p in self.net.parameters() if p.requires_grad]
         optimizer = self.optimizer_factory(params=self._trained)
         if self.scheduler_factory is None:
@@ -113,58 +170,154 @@ class StepTask(L.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
 
-    def training_step(self, batch: Chunk, batch_idx: int) -> torch.Tensor:
+    # --- the update ---------------------------------------------------------------------------
+
+    def on_train_start(self) -> None:
+        trainer = self.trainer
+        if self.schedule is None:
+            chunk = getattr(trainer.datamodule, "steps_per_batch", 1)
+            batches = trainer.val_check_batch
+            self.schedule = UpdateSchedule(
+                max_steps=max(trainer.max_steps, 1),
+                val_every=int(batches * chunk) if math.isfinite(batches) else trainer.max_steps,
+                log_every=max(trainer.log_every_n_steps, 1) * chunk,
+                chunk=chunk,
+            )
+        self._through_lightning = self._needs_lightning_update()
+
+    def _needs_lightning_update(self) -> bool:
+        """Whether Lightning's own backward and step add anything to the plain computation.
+
+        They do with several processes (the strategy's backward), with a precision plugin that
+        scales the loss (16-mixed) or is not one of the two plain ones, and when a callback or
+        a subclass listens to the per-update hooks. Otherwise `update` computes the same thing
+        without Lightning's per-call wrappers, which cost more than a small model's own update.
+        """
+        trainer = self.trainer
+        plugin = trainer.precision_plugin
+        if trainer.world_size > 1 or type(plugin) not in (Precision, MixedPrecision):
+            return True
+        if getattr(plugin, "scaler", None) is not None:
+            return True
+        if any(is_overridden(h, c, L.Callback) for c in trainer.callbacks for h in UPDATE_HOOKS):
+            return True
+        return any(is_overridden(h, self, StepTask) for h in (*UPDATE_HOOKS, "backward"))
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Gradient clipping (trainer.gradient_clip_val), after any loss scaling was undone."""
+        if self.gradient_clip_val:
+            self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
+
+    def _update_function(self) -> Callable[[torch.Tensor], None]:
+        """`update(loss)`: the one path of every optimiser update of the run.
+
+        Zero the gradients, backward, `on_before_optimizer_step` (gradient clipping), the
+        optimiser step, the scheduler step. Through Lightning's `manual_backward` and
+        `LightningOptimizer.step` when `_needs_lightning_update`; otherwise the same
+        computation directly, advancing Lightning's update counter as its step would.
+        """
         optimizer = self.optimizers()
         scheduler = self.lr_schedulers()
+        schedule = scheduler.step if scheduler is not None else None
+        if self._through_lightning:
+
+            def update(loss: torch.Tensor) -> None:
+                optimizer.zero_grad(set_to_none=True)
+                self.manual_backward(loss)
+                optimizer.step()  # runs on_before_optimizer_step after unscaling
+                if schedule is not None:
+                    schedule()
+
+            return update
+
+        raw = optimizer.optimizer
+        # The run's first update takes the optimiser's own step: schedulers check that it
+        # was called before their first step.
+        step = (plain_sgd_update(raw) if self.global_step > 0 else None) or raw.step
+        trained, before_step = self._trained, self.on_before_optimizer_step
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+
+        def update(loss: torch.Tensor) -> None:
+            for p in trained:
+                p.grad = None
+            loss.backward()
+            before_step(raw)
+            progress.increment_ready()
+            step()
+            progress.increment_completed()
+            if schedule is not None:
+                schedule()
+
+        return update
+
+    def training_step(self, batch: Chunk, batch_idx: int) -> torch.Tensor:
+        first = self.global_step
         updates = batch.updates
         if self.trainer.max_steps > 0:
-            updates = min(updates, self.trainer.max_steps - self.global_step)
+            updates = min(updates, self.trainer.max_steps - first)
         # The loop runs hundreds of thousands of times: look everything up once.
-        objective, trained, minibatch = self.objective, self._trained, batch.minibatch
-        # The run's first chunk takes the optimiser's own step (schedulers check that it was
-        # called before their first step); later ones the direct update where there is one.
-        direct = plain_sgd_update(optimizer.optimizer) if self.global_step > 0 else None
-        raw_step = direct or optimizer.optimizer.step
-        count_before, count_after = optimizer._on_before_step, optimizer._on_after_step
-        schedule = scheduler.step if scheduler is not None else None
-        reported = []
+        update, objective, minibatch = self._update_function(), self.objective, batch.minibatch
+        log_every, since_log = self.schedule.log_every, self._since_log
+        total = 0.0
         for i in range(updates):
-            loss, report = objective(*minibatch(i))
+            x, y = minibatch(i)
+            loss, report = objective(x, y)
             value = report.item()
             if not math.isfinite(value):
                 # Stop before this update: the weights are still the last finite ones.
                 raise NonFiniteLossError(
-                    f"training loss became {value} at step {self.global_step + 1}; "
+                    f"training loss became {value} at step {first + i + 1}; "
                     "lower the learning rate (model.optimizer.lr) or check the data"
                 )
-            if i == updates - 1:
-                # The chunk's last update goes through Lightning, so callbacks' backward and
-                # optimiser-step hooks run once per chunk.
-                optimizer.zero_grad(set_to_none=True)
-                self.manual_backward(loss)
-                optimizer.step()
-            else:
-                # The bare update: Lightning's per-update wrappers (precision plugin, callback
-                # hooks, profiler) cost more than these small models' own step. The step
-                # counter hooks are those the manual optimisation loop installs.
-                for p in trained:
-                    p.grad = None
-                loss.backward()
-                count_before()
-                raw_step()
-                count_after()
-            if schedule is not None:
-                schedule()
-            reported.append(value)
-        mean_loss = torch.tensor(reported).mean()
-        # Logged against optimiser updates, not Lightning batches.
-        self.log("step", float(self.global_step))
-        self.log("train/loss", mean_loss, prog_bar=True, sync_dist=self.trainer.world_size > 1)
-        self.log("train/lr", float(optimizer.param_groups[0]["lr"]))
+            update(loss)
+            if self._first_loss is None:
+                self._first_loss = value
+            total += value
+            since_log.append(value)
+            if (first + i + 1) % log_every == 0:
+                self._log_training(first + i + 1, x, y)
+        mean_loss = torch.tensor(total / max(updates, 1))
+        self.log("train/loss", mean_loss, prog_bar=True, logger=False)
         return mean_loss  # read by the Tuner's learning-rate finder
 
+    def _log_training(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        """train/loss (mean since the last point), train/lr and `training_scalars` at `step`.
+
+        Written to the loggers directly: Lightning's `self.log` records one value per
+        Lightning batch, and a chunk holds many logging points.
+        """
+        mean = sum(self._since_log) / len(self._since_log)
+        self._since_log.clear()
+        if self.trainer.world_size > 1:
+            mean = float(self.trainer.strategy.reduce(torch.tensor(mean), reduce_op="mean"))
+        scalars = {
+            "train/loss": mean,
+            "train/lr": float(self.optimizers().param_groups[0]["lr"]),
+            **self.training_scalars(x, y),
+        }
+        for logger in self.loggers:
+            logger.log_metrics(scalars, step=step)
+        start = self._first_loss
+        if start is not None and mean > DIVERGENCE_FACTOR * start and not self._warned_divergence:
+            self._warned_divergence = True
+            log.warning(
+                "training loss %.4g at step %d is over %g times its first value (%.4g): "
+                "the run is diverging; lower the learning rate (model.optimizer.lr) or clip "
+                "gradients (trainer.gradient_clip_val)",
+                mean, step, DIVERGENCE_FACTOR, start,
+            )  # fmt: skip
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.trainer.max_steps > 0 and self.global_step >= self.trainer.max_steps:
+            # The run's last update: stopping here makes Lightning validate once more after
+            # this batch unless it just did, so every run ends with a validation of its final
+            # weights and a last.ckpt holding them.
+            self.trainer.should_stop = True
+
+    # --- checkpoints --------------------------------------------------------------------------
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Plain strings only, so the checkpoint loads with torch.load(weights_only=True).
+        # Plain strings and numbers only, so the checkpoint loads with weights_only=True.
         from omegaconf import OmegaConf
 
         vocab = getattr(self.net, "vocab", None)
@@ -172,3 +325,17 @@ class StepTask(L.LightningModule):
             "vocab": vocab.to_string() if vocab is not None else None,
             "config": OmegaConf.to_yaml(self.run_config),
         }
+        model = self.run_config.get("model") or {}
+        # What `load_from_checkpoint` passes back to __init__: the task's own config.
+        checkpoint["hyper_parameters"] = {k: v for k, v in model.items() if k != "_target_"}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        import yaml
+
+        from charlm.data.vocab import Vocabulary
+
+        meta = checkpoint.get("charlm") or {}
+        if meta.get("vocab") and hasattr(self.net, "vocab"):
+            self.net.vocab = Vocabulary.from_string(meta["vocab"])
+        if meta.get("config") and not self.run_config:
+            self.run_config = yaml.safe_load(meta["config"]) or {}

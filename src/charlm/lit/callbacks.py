@@ -237,8 +237,8 @@ class GracefulStop(Checkpoint):
     ) -> None:
         if self.requested is None:
             return
-        loop = trainer.fit_loop
-        if loop.epoch_loop._should_check_val_fx(loop._data_fetcher):
+        validates = trainer.limit_val_batches != 0 and pl_module.schedule is not None
+        if validates and pl_module.schedule.validation_due(trainer.global_step):
             self._after_validation = True
             return
         self._stop(trainer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -9,7 +10,6 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from charlm.data.batches import Chunk
 from charlm.lit.base import OptimizerFactory, SchedulerFactory, StepTask
 from charlm.models.classifiers import Classifier
 
@@ -23,9 +23,9 @@ class ClassifierTask(StepTask):
 
     def __init__(
         self,
-        net: Classifier,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
+        net: Classifier | Mapping[str, Any],
+        optimizer: OptimizerFactory | Mapping[str, Any] | None = None,
+        scheduler: SchedulerFactory | Mapping[str, Any] | None = None,
         num_classes: int = 2,
     ) -> None:
         super().__init__(net, optimizer, scheduler)
@@ -51,12 +51,9 @@ class ClassifierTask(StepTask):
         loss = self.loss(self.net(x), y)
         return loss, loss
 
-    def on_train_batch_end(self, outputs: Any, batch: Chunk, batch_idx: int) -> None:
-        # Accuracy of the last minibatch of the chunk, with the weights after its update.
-        x, y = batch.minibatch(batch.updates - 1)
-        with torch.no_grad():
-            labels = self.net.predict(x).labels
-        self.log("train/acc", (labels == y).float().mean())
+    def training_scalars(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        # Accuracy on the minibatch just trained on, with the weights after its update.
+        return {"train/acc": float((self.net.predict(x).labels == y).float().mean())}
 
     def _eval_step(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         x, y = batch

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from charlm.lit.base import OptimizerFactory, SchedulerFactory, StepTask
-from charlm.metrics import LMMetrics, evaluate_lm
+from charlm.metrics import LMMetrics, evaluate_lm, word_nll
 from charlm.models.base import CharLM
 
 
@@ -17,13 +18,13 @@ class LanguageModelTask(StepTask):
 
     def __init__(
         self,
-        net: CharLM,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
+        net: CharLM | Mapping[str, Any],
+        optimizer: OptimizerFactory | Mapping[str, Any] | None = None,
+        scheduler: SchedulerFactory | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(net, optimizer, scheduler)
         self.metrics = torch.nn.ModuleDict(
-            {stage: LMMetrics(net.vocab_size) for stage in ("val", "test")}
+            {stage: LMMetrics(self.net.vocab_size) for stage in ("val", "test")}
         )
 
     def setup(self, stage: str) -> None:
@@ -44,6 +45,14 @@ class LanguageModelTask(StepTask):
         values = self.metrics[stage].compute()
         self.metrics[stage].reset()
         return values
+
+    def predict_step(self, batch: list[str], batch_idx: int) -> list[dict[str, Any]]:
+        """Per-word scores of a batch of words: total NLL and NLL per character (end included)."""
+        totals = word_nll(self.net, batch)
+        return [
+            {"word": w, "nll": float(t), "nll_per_char": float(t) / (len(w) + 1)}
+            for w, t in zip(batch, totals, strict=True)
+        ]
 
     def evaluate(self, batches: Any) -> dict[str, float]:
         """Loss, ppl, bpc and accuracy over a dataloader of windows, outside the Trainer."""

@@ -10,6 +10,7 @@ from torch import nn
 
 from charlm.data.vocab import Vocabulary
 from charlm.data.windows import context_windows
+from charlm.errors import check_positive_ints
 
 
 class CharLM(nn.Module):
@@ -22,9 +23,7 @@ class CharLM(nn.Module):
 
     def __init__(self, vocab_size: int, context_size: int) -> None:
         super().__init__()
-        for key, value in (("vocab_size", vocab_size), ("context_size", context_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"model.{key}={value!r}: must be an integer >= 1")
+        check_positive_ints(vocab_size=vocab_size, context_size=context_size)
         self.vocab_size = vocab_size
         self.context_size = context_size
         self.vocab: Vocabulary | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from charlm.errors import ConfigError
 from charlm.models.base import CharLM
 
 
@@ -22,7 +23,7 @@ class BigramLM(CharLM):
     ) -> None:
         super().__init__(vocab_size, context_size)
         if penalty < 0:
-            raise ValueError(f"model.penalty={penalty}: must be >= 0")
+            raise ConfigError(f"penalty={penalty}: must be >= 0", key="penalty")
         self.penalty = penalty
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         self.W = nn.Parameter(torch.randn((vocab_size, vocab_size), generator=g))

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from charlm.errors import check_choice, check_positive_ints
 from charlm.models.layers import Dropout
 
 
@@ -43,18 +44,12 @@ class Classifier(nn.Module):
         return Prediction(logits, probs, probs.argmax(dim=-1))
 
 
-def _check_sizes(**sizes: int) -> None:
-    for key, value in sizes.items():
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"model.net.{key}={value!r}: must be an integer >= 1")
-
-
 class LinearClassifier(Classifier):
     """logits = x @ W + b: the notebook's `nn.Linear(1, 2)` / `nn.Linear(2, 2)` token predictor."""
 
     def __init__(self, in_features: int, num_classes: int = 2) -> None:
         super().__init__()
-        _check_sizes(in_features=in_features, num_classes=num_classes)
+        check_positive_ints(in_features=in_features, num_classes=num_classes)
         self.linear = nn.Linear(in_features, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,12 +77,11 @@ class MLPClassifier(Classifier):
         hidden_bias: float | None = None,
     ) -> None:
         super().__init__()
-        _check_sizes(in_features=in_features, num_classes=num_classes)
+        check_positive_ints(in_features=in_features, num_classes=num_classes)
         for size in hidden_sizes:
-            _check_sizes(hidden_sizes=size)
+            check_positive_ints(hidden_sizes=size)
         acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
-        if activation not in acts:
-            raise ValueError(f"model.net.activation={activation!r}: one of {sorted(acts)}")
+        check_choice("activation", activation, acts)
         self.center, self.scale = center, scale
         layers: list[nn.Module] = []
         width = in_features
@@ -118,7 +112,7 @@ class SigmoidMLP(Classifier):
 
     def __init__(self, in_features: int = 2, num_classes: int = 2, hidden_size: int = 2) -> None:
         super().__init__()
-        _check_sizes(in_features=in_features, hidden_size=hidden_size)
+        check_positive_ints(in_features=in_features, hidden_size=hidden_size)
         if num_classes != 2:
             raise ValueError(f"SigmoidMLP is a binary classifier, got num_classes={num_classes}")
         self.hidden = nn.Linear(in_features, hidden_size)

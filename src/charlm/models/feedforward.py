@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from charlm.errors import ConfigError, check_choice, check_positive_ints
 from charlm.models.base import CharLM
 from charlm.models.layers import Dropout
 
@@ -34,16 +35,14 @@ class FeedForwardLM(CharLM):
         emb_dropout: float = 0.0,
     ) -> None:
         super().__init__(vocab_size, context_size)
-        for key, value in [("emb_size", emb_size), *(("hidden_sizes", h) for h in hidden_sizes)]:
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"model.net.{key}={value!r}: must be an integer >= 1")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"model.net.activation={activation!r}: one of {sorted(ACTIVATIONS)}")
-        if norm not in NORMS:
-            raise ValueError(f"model.net.norm={norm!r}: one of {sorted(NORMS)}")
+        check_positive_ints(emb_size=emb_size)
+        for size in hidden_sizes:
+            check_positive_ints(hidden_sizes=size)
+        check_choice("activation", activation, ACTIVATIONS)
+        check_choice("norm", norm, NORMS)
         for key, value in (("dropout", dropout), ("emb_dropout", emb_dropout)):
             if not 0 <= value < 1:
-                raise ValueError(f"model.net.{key}={value!r}: must be in [0, 1)")
+                raise ConfigError(f"{key}={value!r}: must be in [0, 1)", key=key)
         self.emb_size = emb_size
         self.C = nn.Embedding(vocab_size, emb_size)
         # Dropout on the window's concatenated embeddings: the network learns not to lean on

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from charlm.errors import check_positive_ints
 from charlm.models.base import CharLM
 
 
@@ -25,9 +26,7 @@ class BengioMLP(CharLM):
         seed: int | None = None,
     ) -> None:
         super().__init__(vocab_size, context_size)
-        for key, value in (("emb_size", emb_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"model.{key}={value!r}: must be an integer >= 1")
+        check_positive_ints(emb_size=emb_size, hidden_size=hidden_size)
         self.emb_size = emb_size
         self.hidden_size = hidden_size
         g = torch.Generator().manual_seed(seed) if seed is not None else None
