@@ -317,3 +317,45 @@ def test_truncated_or_corrupt_checkpoint_names_the_file(trained_run, tmp_path):
     junk.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match=r"junk\.ckpt"):
         load_model(junk)
+
+
+class _DieAt(L.Callback):
+    """The process dies (as under kill -9: no checkpoint written) after update `step`."""
+
+    def __init__(self, step: int, hook: str) -> None:
+        self.step, self.hook = step, hook
+
+    def _maybe_die(self, trainer) -> None:
+        if trainer.global_step == self.step and not trainer.sanity_checking:
+            raise RuntimeError("killed")
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        if self.hook == "train":
+            self._maybe_die(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self.hook == "validation":
+            self._maybe_die(trainer)
+
+
+@pytest.mark.parametrize(
+    ("step", "hook"), [(750, "train"), (800, "validation"), (1200, "validation")]
+)
+def test_a_killed_run_resumes_from_last_ckpt_to_the_same_result(
+    make_cfg, tiny_corpus, tmp_path, step, hook
+):
+    # Killed between validations, or as a validation ends (before its checkpoints are written:
+    # Lightning runs checkpoint callbacks last), the final one included.
+    common = (f"data.path={tiny_corpus}", "seed=5", *RUN)
+    straight = train(make_cfg(*common, output_dir=tmp_path / "straight"))
+    with pytest.raises(RuntimeError, match="killed"):
+        train(make_cfg(*common, output_dir=tmp_path / "a"), extra_callbacks=[_DieAt(step, hook)])
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)["global_step"]
+    assert saved == (step - 1) // 100 * 100
+
+    resumed = train(make_cfg(*common, f"ckpt_path={last}", output_dir=tmp_path / "b"))
+    assert resumed["steps"] == straight["steps"] == 1200
+    assert resumed["weights_step"] == straight["weights_step"]
+    for split in ("train", "val", "test"):
+        assert resumed[split]["loss"] == pytest.approx(straight[split]["loss"], rel=1e-6)
