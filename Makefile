@@ -22,14 +22,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install charlm with its dev tools
 
-data: ## Copy civil_mots.txt from $(SHARED_DATA) into data/ and check its SHA-256
-	@if [ ! -f $(CORPUS) ]; then \
-	  if [ -f $(SHARED_DATA)/civil_mots.txt ]; then cp $(SHARED_DATA)/civil_mots.txt $(CORPUS); \
-	  else echo "civil_mots.txt not found: put it in $(SHARED_DATA)/ (or data/), or run make data SHARED_DATA=/path/to/folder" >&2; exit 1; fi; \
-	fi
-	@cd data && sha256sum --quiet -c civil_mots.txt.sha256 \
-	  || { echo "data/civil_mots.txt does not match data/civil_mots.txt.sha256: delete it and run make data again" >&2; exit 1; }
-	@echo "data/civil_mots.txt: SHA-256 OK"
+data: install ## data/civil_mots.txt: kept if there, else copied from $(SHARED_DATA), else downloaded; SHA-256 checked
+	@$(BIN)/charlm-data --dest $(CORPUS) --shared $(SHARED_DATA)
 
 train: install data ## Train the notebook's MLP (experiment=bengio2003); or ARGS='experiment=bigram ...'
 	$(BIN)/charlm-train $(or $(ARGS),experiment=bengio2003)

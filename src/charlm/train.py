@@ -91,6 +91,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         torch.set_num_threads(cfg.num_threads)
 
     datamodule = build(cfg.data)
+    datamodule.prepare_data()
     datamodule.setup()
     with open_dict(cfg):
         cfg.model.net.update(datamodule.net_kwargs())

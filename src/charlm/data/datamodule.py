@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from charlm.data.batches import SPLITS, StepDataModule
 from charlm.data.corpus import load_words, split_words
+from charlm.data.fetch import CORPUS_NAME, ensure_corpus
 from charlm.data.vocab import BOUNDARY, Vocabulary
 from charlm.data.windows import context_windows
 from charlm.errors import check_positive_ints
@@ -59,6 +60,14 @@ class CharWindowDataModule(StepDataModule):
                 "seed": seed,
             }
         )
+
+    def prepare_data(self) -> None:
+        """Fetch civil_mots.txt (checked against its SHA-256) if `path` names it and is missing.
+
+        Other word lists are the user's own: a missing one is reported by `setup`.
+        """
+        if self.path.name == CORPUS_NAME and not self.path.is_file():
+            ensure_corpus(self.path)
 
     def setup(self, stage: str | None = None) -> None:
         """Read, split and window the corpus once; later calls are free."""

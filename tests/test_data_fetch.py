@@ -1,0 +1,90 @@
+"""civil_mots.txt on any machine: kept, copied or downloaded, always checked, never left half-done."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from charlm import CharWindowDataModule
+from charlm.data.corpus import CorpusError
+from charlm.data.fetch import CORPUS_SHA256, ensure_corpus, sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+# Nothing listens on the discard port of the loopback: the connection is refused at once,
+# as on a machine without network.
+NO_NETWORK = "http://127.0.0.1:9/civil_mots.txt"
+
+
+def test_the_pinned_hash_is_the_one_in_data():
+    assert (ROOT / "data" / "civil_mots.txt.sha256").read_text().split()[0] == CORPUS_SHA256
+
+
+def _fetch(dest: Path, shared: Path, url: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from charlm.data.fetch import main; main()", f"--dest={dest}",
+         f"--shared={shared}", f"--url={url}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_without_a_copy_or_network_make_data_fails_in_one_line_and_leaves_nothing(tmp_path):
+    dest = tmp_path / "data" / "civil_mots.txt"
+    out = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "data", f"CORPUS={dest}", f"SHARED_DATA={tmp_path}/none"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CHARLM_CORPUS_URL": NO_NETWORK},
+    )  # fmt: skip
+    assert out.returncode != 0
+    # One line of ours; make adds its own "make: *** [data] Error 1".
+    (line,) = [line for line in out.stderr.splitlines() if not line.startswith("make: ***")]
+    assert line.startswith("make data: error: civil_mots.txt could not be downloaded")
+    assert NO_NETWORK in line and str(dest) in line
+    assert not dest.exists()
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_a_corrupted_download_is_refused_and_not_kept(tmp_path):
+    bad = tmp_path / "served" / "civil_mots.txt"
+    bad.parent.mkdir()
+    bad.write_text("abc\ndef\n", encoding="utf-8")
+    dest = tmp_path / "data" / "civil_mots.txt"
+    out = _fetch(dest, tmp_path / "none", bad.as_uri())
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "does not match the SHA-256" in out.stderr
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_a_changed_local_copy_is_reported_not_replaced(tmp_path):
+    dest = tmp_path / "civil_mots.txt"
+    dest.write_text("edited\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="does not match its SHA-256.*delete it"):
+        ensure_corpus(dest, url=NO_NETWORK)
+    assert dest.read_text(encoding="utf-8") == "edited\n"
+
+
+@pytest.mark.corpus
+def test_a_good_download_or_copy_is_checked_and_placed(corpus, tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "civil_mots.txt").write_bytes(corpus.read_bytes())
+    downloaded = tmp_path / "a" / "civil_mots.txt"
+    out = _fetch(downloaded, tmp_path / "none", (served / "civil_mots.txt").as_uri())
+    assert out.returncode == 0, out.stderr
+    assert "downloaded from file://" in out.stdout
+    assert sha256(downloaded) == CORPUS_SHA256
+    copied = tmp_path / "b" / "civil_mots.txt"
+    assert ensure_corpus(copied, shared=served, url=NO_NETWORK).startswith("copied from")
+    assert ensure_corpus(copied, url=NO_NETWORK) == "present"
+
+
+def test_the_datamodule_fetches_the_corpus_itself(tmp_path, monkeypatch):
+    # Code that uses the DataModule without the Makefile gets the same fetch and check.
+    calls = []
+    monkeypatch.setattr(
+        "charlm.data.datamodule.ensure_corpus", lambda path: calls.append(Path(path))
+    )
+    CharWindowDataModule(tmp_path / "civil_mots.txt").prepare_data()
+    CharWindowDataModule(tmp_path / "my_words.txt").prepare_data()
+    assert calls == [tmp_path / "civil_mots.txt"]
