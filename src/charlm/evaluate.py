@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,18 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def evaluate_checkpoint(
-    ckpt: str | Path, words: str | Path | None = None, data_path: str | Path | None = None
+    ckpt: str | Path,
+    words: str | Path | None = None,
+    data_path: str | Path | None = None,
+    unknown: str = "skip",
 ) -> dict[str, dict[str, Any]]:
-    """Metrics on the checkpoint's own train/val/test split, and on `words` if given."""
+    """Metrics on the checkpoint's own train/val/test split, and on `words` if given.
+
+    Words of `words` holding characters outside the model's vocabulary are skipped and
+    reported on standard error (`unknown="skip"`), or refuse the whole file (`"error"`).
+    """
+    if unknown not in ("skip", "error"):
+        raise CharlmError(f"unknown={unknown!r}: 'skip' (report and go on) or 'error'")
     model = load_model(ckpt)
     results = {
         split: evaluate_words(model, part)
@@ -49,7 +59,20 @@ def evaluate_checkpoint(
     }
     if words:
         extra = load_words(words)
-        model.vocab.check_words(extra, f"word list {words}")
+        if unknown == "error":
+            model.vocab.check_words(extra, f"word list {words}")
+        skipped = [w for w in extra if model.vocab.unknown(w)]
+        if skipped:
+            shown = ", ".join(f"{w!r} ({''.join(model.vocab.unknown(w))!r})" for w in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            print(
+                f"charlm-eval: skipped {len(skipped)} of {len(extra)} words of {words} with "
+                f"characters outside the model's vocabulary: {shown}{more}",
+                file=sys.stderr,
+            )
+            extra = [w for w in extra if not model.vocab.unknown(w)]
+        if not extra:
+            raise CharlmError(f"no word of {words} can be scored: all hold unknown characters")
         results[Path(words).name] = evaluate_words(model, extra)
     return results
 
@@ -60,7 +83,9 @@ def main(cfg: DictConfig) -> None:
     """Console script `charlm-eval`."""
     if not cfg.get("ckpt"):
         raise CharlmError("no checkpoint given: charlm-eval ckpt=PATH/TO/last.ckpt")
-    results = evaluate_checkpoint(cfg.ckpt, cfg.get("words"), cfg.get("data_path"))
+    results = evaluate_checkpoint(
+        cfg.ckpt, cfg.get("words"), cfg.get("data_path"), cfg.get("unknown", "skip")
+    )
     print(format_table(results))
     ckpt = Path(cfg.ckpt)
     output = Path(cfg.output) if cfg.get("output") else ckpt.parent / f"eval-{ckpt.stem}.json"

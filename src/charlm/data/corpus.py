@@ -21,18 +21,22 @@ def load_words(path: str | Path) -> list[str]:
             f"word list not found: {path}. Run `make data` to fetch civil_mots.txt, "
             "or point data.path=... at your own file (one word per line, UTF-8)"
         )
-    raw = path.read_bytes()
+    return words_from_bytes(path.read_bytes(), str(path))
+
+
+def words_from_bytes(raw: bytes, source: str) -> list[str]:
+    """The words of a UTF-8 text (a file's or standard input's), normalised as `load_words` does."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise CorpusError(
-            f"{path} is not valid UTF-8 (byte {err.start}: {raw[err.start : err.start + 1]!r}); "
+            f"{source} is not valid UTF-8 (byte {err.start}: {raw[err.start : err.start + 1]!r}); "
             "save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
         ) from None
     words = [line.strip() for line in text.splitlines()]
     words = [w for w in words if w]
     if not words:
-        raise CorpusError(f"{path} holds no words: expected one word per line")
+        raise CorpusError(f"{source} holds no words: expected one word per line")
     return words
 
 
