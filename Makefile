@@ -7,7 +7,7 @@ CORPUS := data/civil_mots.txt
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train test lint format tensorboard bench clean
+.PHONY: help install data train test lint format tensorboard bench bench-scale clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ tensorboard: install ## Serve every run under logs/ on http://127.0.0.1:6006
 
 bench: install data ## Speed benchmark: the notebook's loop vs charlm, and mlp_fast (about 6 minutes)
 	$(BIN)/python bench/speed.py $(ARGS)
+
+bench-scale: install data ## Scale benchmark: civil_mots.txt against a 346k-word list (apt-get install wfrench)
+	$(BIN)/python bench/scale.py $(ARGS)
 
 clean: ## Remove caches and build files (never logs/, checkpoints or data/)
 	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info

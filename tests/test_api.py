@@ -107,7 +107,9 @@ def test_checkpoint_used_with_other_data_names_the_differing_characters(trained_
     with pytest.raises(VocabularyError, match="'éë'"):
         checkpoint_words(model, other)
     with pytest.raises(VocabularyError, match="'éë'"):
-        evaluate_checkpoint(_last(trained_run), words=other)
+        evaluate_checkpoint(_last(trained_run), words=other, unknown="error")
+    # By default such words are skipped, and reported: only 'emma' is scored.
+    assert evaluate_checkpoint(_last(trained_run), words=other)["other.txt"]["windows"] == 5
 
 
 def test_missing_checkpoint_is_named(tmp_path):

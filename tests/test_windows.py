@@ -28,7 +28,24 @@ def test_window_count_is_characters_plus_words(tiny_words):
         x, y = context_windows(tiny_words, vocab, k)
         assert x.shape == (sum(len(w) + 1 for w in tiny_words), k)
         assert y.shape == (x.shape[0],)
-        assert x.dtype == torch.long
+        # Compact rows (half of int64) for the windows; cross-entropy wants int64 targets.
+        assert x.dtype == torch.int32 and y.dtype == torch.long
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 12])
+def test_windows_are_the_notebooks_build_dataset_row_by_row(tiny_words, k):
+    vocab = Vocabulary.from_words(tiny_words)
+    words = [*tiny_words, "a", "zoe"]
+    xs, ys = [], []
+    for w in words:  # the notebook's loop
+        context = [0] * k
+        for ch in w + ".":
+            ix = vocab.stoi[ch]
+            xs.append(context)
+            ys.append(ix)
+            context = context[1:] + [ix]
+    x, y = context_windows(words, vocab, k)
+    assert x.tolist() == xs and y.tolist() == ys
 
 
 def test_split_reproduces_random_seed_shuffle(tiny_words):
