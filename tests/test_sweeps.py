@@ -33,6 +33,23 @@ def _multirun(tmp_path: Path, corpus: Path, *args: str, timeout: int = 600) -> t
     return out.stdout, sweeps[0]
 
 
+def test_a_multirun_over_model_families_ranks_them(tmp_path, tiny_corpus):
+    # Window and sequence families in one sweep: each job gets the data its model reads.
+    stdout, sweep = _multirun(tmp_path, tiny_corpus, "model=bengio_mlp,gru,transformer")
+    with (sweep / "report.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["overrides"] for r in rows) == [
+        "model=bengio_mlp",
+        "model=gru",
+        "model=transformer",
+    ]
+    assert all(r["status"] == "ok" for r in rows)
+    losses = [float(r["val_loss"]) for r in rows]
+    assert losses == sorted(losses)
+    params = {r["overrides"]: int(r["params"]) for r in rows}
+    assert params["model=transformer"] > params["model=gru"] > params["model=bengio_mlp"]
+
+
 def test_grid_multirun_runs_every_combination_and_reports_them(tmp_path, tiny_corpus):
     stdout, sweep = _multirun(
         tmp_path, tiny_corpus, "model.net.hidden_size=8,16", "model.net.emb_size=2,4"
@@ -137,11 +154,24 @@ def test_slurm_launcher_composes_and_shows_its_settings():
     assert "partition" in launcher and "gpus_per_node" in launcher
 
 
-def test_ddp_sim_trains_in_two_processes_with_synchronised_metrics(tmp_path, tiny_corpus):
+def _run_files(run: Path) -> set[str]:
+    """What a run wrote, TensorBoard's event file names (they carry host and pid) aside."""
+    return {
+        str(p.relative_to(run)) for p in run.rglob("*")
+        if p.is_file() and "events.out.tfevents" not in p.name
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "model", [(), ("model=gru", "model.net.hidden_size=16", "model.net.emb_size=8")],
+    ids=["window", "sequence"],
+)  # fmt: skip
+def test_ddp_sim_trains_in_two_processes_with_synchronised_metrics(tmp_path, tiny_corpus, model):
+    common = [sys.executable, "-m", "charlm.train", f"data.path={tiny_corpus}", *model,
+              "data.steps_per_batch=1", "trainer.max_steps=60", "trainer.val_check_interval=30",
+              "data.split=[0.6,0.2,0.2]", "callbacks.progress_bar=null"]  # fmt: skip
     out = subprocess.run(
-        [sys.executable, "-m", "charlm.train", f"data.path={tiny_corpus}", "trainer=ddp_sim",
-         "data.steps_per_batch=1", "trainer.max_steps=60", "trainer.val_check_interval=30",
-         "data.split=[0.6,0.2,0.2]", "callbacks.progress_bar=null", "hydra.run.dir=ddp"],
+        [*common, "trainer=ddp_sim", "hydra.run.dir=ddp"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
@@ -155,6 +185,14 @@ def test_ddp_sim_trains_in_two_processes_with_synchronised_metrics(tmp_path, tin
     events = EventAccumulator(str(run / "tensorboard")).Reload()
     # test/loss aggregated over both processes' shards equals the loss over the whole split.
     assert events.Scalars("test/loss")[-1].value == pytest.approx(metrics["test"]["loss"], rel=1e-5)
+    if model:
+        single = subprocess.run(
+            [*common, "hydra.run.dir=single"], cwd=tmp_path, capture_output=True, text=True,
+            timeout=600,
+        )  # fmt: skip
+        assert single.returncode == 0, single.stderr[-3000:]
+        assert _run_files(run) == _run_files(tmp_path / "single")
+        assert set(json.loads((tmp_path / "single" / "metrics.json").read_text())) == set(metrics)
 
 
 def test_ddp_needs_one_update_per_batch(tmp_path, tiny_corpus):

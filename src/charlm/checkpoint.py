@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from charlm.data.corpus import load_words, split_words
 from charlm.data.vocab import Vocabulary
 from charlm.errors import CharlmError
 from charlm.models.base import CharLM
+from charlm.models.ensemble import EnsembleLM
 from charlm.models.registry import build_net, net_class
 
 
@@ -47,12 +49,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def load_model(path: str | Path) -> CharLM:
+def load_model(path: str | Path | Sequence[str | Path]) -> CharLM:
     """The trained network of a charlm checkpoint, with `.vocab` and `.config`, in eval mode.
 
-    Needs neither Lightning nor Hydra at inference time: the network class is looked up among
-    `charlm.models` by the name the run's config gives, never imported from an arbitrary path.
+    Several checkpoints (a list, or paths joined by commas) load as one `EnsembleLM`: their
+    probabilities averaged. Needs neither Lightning nor Hydra at inference time: the network
+    class is looked up among `charlm.models` by the name the run's config gives, never
+    imported from an arbitrary path.
     """
+    paths = [p for p in str(path).split(",") if p] if isinstance(path, str | Path) else list(path)
+    if len(paths) > 1:
+        return EnsembleLM([load_model(p) for p in paths]).eval()
+    path = paths[0] if paths else path
     checkpoint = read_checkpoint(path)
     meta = checkpoint.get("charlm")
     if not isinstance(meta, dict) or not meta.get("vocab"):

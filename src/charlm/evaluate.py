@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from charlm.checkpoint import checkpoint_words, load_model
 from charlm.config import config_dir
 from charlm.data.batches import TensorSlices
 from charlm.data.corpus import load_words
-from charlm.data.windows import context_windows
 from charlm.errors import CharlmError, report_errors
 from charlm.metrics import evaluate_lm
 from charlm.models.base import CharLM
@@ -23,9 +22,13 @@ COLUMNS = ("loss", "ppl", "bpc", "acc", "windows")
 
 
 def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> dict[str, float]:
-    """Metrics of `model` over every window of `words` (the end token of each word included)."""
-    x, y = context_windows(words, model.vocab, model.context_size)
-    return evaluate_lm(model, TensorSlices(x, y, batch_size=batch_size))
+    """Metrics of `model` over every character of `words`, the end token of each included.
+
+    `batch_size` counts predictions: a batch of sequences holds that many positions.
+    """
+    x, y = model.examples(words)
+    rows = max(1, batch_size // y[0].numel())
+    return evaluate_lm(model, TensorSlices(x, y, batch_size=rows))
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
@@ -39,7 +42,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def evaluate_checkpoint(
-    ckpt: str | Path,
+    ckpt: str | Path | list[str],
     words: str | Path | None = None,
     data_path: str | Path | None = None,
     unknown: str = "skip",
@@ -83,13 +86,17 @@ def main(cfg: DictConfig) -> None:
     """Console script `charlm-eval`."""
     if not cfg.get("ckpt"):
         raise CharlmError("no checkpoint given: charlm-eval ckpt=PATH/TO/last.ckpt")
+    # One checkpoint, or several (ckpt=[a.ckpt,b.ckpt]) evaluated as one ensemble.
+    ckpts = [str(c) for c in cfg.ckpt] if OmegaConf.is_list(cfg.ckpt) else [str(cfg.ckpt)]
     results = evaluate_checkpoint(
-        cfg.ckpt, cfg.get("words"), cfg.get("data_path"), cfg.get("unknown", "skip")
+        ckpts, cfg.get("words"), cfg.get("data_path"), cfg.get("unknown", "skip")
     )
     print(format_table(results))
-    ckpt = Path(cfg.ckpt)
-    output = Path(cfg.output) if cfg.get("output") else ckpt.parent / f"eval-{ckpt.stem}.json"
-    output.write_text(json.dumps({"checkpoint": str(ckpt), "results": results}, indent=2))
+    first = Path(ckpts[0])
+    name = first.stem if len(ckpts) == 1 else "ensemble"
+    output = Path(cfg.output) if cfg.get("output") else first.parent / f"eval-{name}.json"
+    stored = ckpts[0] if len(ckpts) == 1 else ckpts
+    output.write_text(json.dumps({"checkpoint": stored, "results": results}, indent=2))
     print(f"written to {output}")
 
 

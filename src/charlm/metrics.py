@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from charlm.data.windows import context_windows
+from charlm.data.sequences import PAD_TARGET
 from charlm.models.base import CharLM
 
 
@@ -23,6 +23,15 @@ class LMMetrics(torch.nn.Module):
         self.acc = MulticlassAccuracy(num_classes=vocab_size, average="micro")
 
     def update(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        """Logits (..., vocab) and targets (...): windows or padded sequences alike.
+
+        Padding targets (`PAD_TARGET`) count for nothing, so every family's NLL is the mean
+        over the same characters, the end token included.
+        """
+        logits, targets = logits.flatten(0, -2).float(), targets.flatten()
+        keep = targets != PAD_TARGET
+        if not bool(keep.all()):
+            logits, targets = logits[keep], targets[keep]
         self.nll.update(F.cross_entropy(logits, targets, reduction="none"))
         self.acc.update(logits, targets)
 
@@ -40,20 +49,9 @@ class LMMetrics(torch.nn.Module):
         self.acc.reset()
 
 
-@torch.no_grad()
 def word_nll(model: CharLM, words: Sequence[str]) -> torch.Tensor:
-    """Total NLL (nats) of each word, end token included, from one pass over all its windows."""
-    x, y = context_windows(words, model._require_vocab(), model.context_size)
-    was_training = model.training
-    model.eval()
-    try:
-        nll = F.cross_entropy(
-            model(x.to(model._device())).float(), y.to(model._device()), reduction="none"
-        )
-    finally:
-        model.train(was_training)
-    owner = torch.repeat_interleave(torch.tensor([len(w) + 1 for w in words], device=nll.device))
-    return torch.zeros(len(words), device=nll.device).index_add_(0, owner, nll).cpu()
+    """Total NLL (nats) of each word, end token included (see `CharLM.word_nll`)."""
+    return model.word_nll(words)
 
 
 @torch.no_grad()
@@ -71,7 +69,7 @@ def evaluate_lm(
             if metrics is None:
                 metrics = LMMetrics(logits.shape[-1])
             metrics.update(logits, y)
-            count += len(y)
+            count += int((y != PAD_TARGET).sum())
     finally:
         model.train(was_training)
     if metrics is None:

@@ -11,7 +11,10 @@ from typing import Any
 
 import yaml
 
-COLUMNS = ("job", "status", "overrides", "train_loss", "val_loss", "test_loss", "test_acc", "steps")
+COLUMNS = (
+    "job", "status", "overrides", "train_loss", "val_loss", "test_loss", "test_acc", "steps",
+    "params", "train_s",
+)  # fmt: skip
 
 
 def collect(sweep_dir: str | Path) -> list[dict[str, Any]]:
@@ -40,6 +43,8 @@ def collect(sweep_dir: str | Path) -> list[dict[str, Any]]:
                 row[f"{split}_loss"] = metrics.get(split, {}).get("loss")
             row["test_acc"] = metrics.get("test", {}).get("acc")
             row["steps"] = metrics.get("steps")
+            row["params"] = metrics.get("parameters")
+            row["train_s"] = metrics.get("train_time_s")
         elif failure_file.is_file():
             row["status"] = "failed: " + json.loads(failure_file.read_text()).get("error", "")
         else:

@@ -46,6 +46,7 @@ def main(cfg: DictConfig) -> None:
             top_k=cfg.top_k,
             prefix=str(cfg.prefix or ""),
             max_len=cfg.max_len,
+            batched=cfg.get("batched"),
         )
     except ValueError as err:
         raise CharlmError(str(err)) from None

@@ -24,6 +24,7 @@ from charlm.errors import CharlmError, ConfigError, config_section, report_error
 from charlm.lit.base import NonFiniteLossError
 from charlm.lit.callbacks import model_checkpoint
 from charlm.lit.schedule import UpdateSchedule
+from charlm.models.registry import net_class
 from charlm.validate import validate_config
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,18 @@ def build(node: DictConfig, **kwargs: Any) -> Any:
         if isinstance(cause, ValueError):
             raise CharlmError(str(cause)) from None
         raise
+
+
+def check_fits(net: torch.nn.Module, datamodule: Any) -> None:
+    """Refuse a sequence model too short for the longest word of its data."""
+    longest = getattr(datamodule, "longest_example", None)
+    size = getattr(net, "context_size", None)
+    if longest is not None and size is not None and longest() > size:
+        raise ConfigError(
+            f"model.net.context_size={size}: the longest word of {datamodule.path} needs "
+            f"{longest()} positions (its characters and the end token); raise it",
+            key="model.net.context_size",
+        )
 
 
 def _full_key(message: str) -> str:
@@ -90,12 +103,18 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
 
+    with open_dict(cfg):
+        if "contract" in cfg.data:
+            # The model's family chooses what the word list is served as: windows or sequences.
+            net_cls = net_class(str(cfg.model.net.get("_target_", "")))
+            cfg.data.contract = getattr(net_cls, "data_contract", "windows")
     datamodule = build(cfg.data)
     datamodule.prepare_data()
     datamodule.setup()
     with open_dict(cfg):
         cfg.model.net.update(datamodule.net_kwargs())
     task = build(cfg.model)
+    check_fits(task.net, datamodule)
     task.run_config = OmegaConf.to_container(cfg, resolve=True)
     with config_section("trainer"):
         schedule = UpdateSchedule.plan(
@@ -175,6 +194,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         steps=steps,
         weights="best" if best else "last",
         weights_step=scored_step,
+        parameters=sum(p.numel() for p in task.net.parameters()),
         train_time_s=round(train_time, 2),
         best_checkpoint=best or None,
         last_checkpoint=last or None,

@@ -23,18 +23,23 @@ warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` 
 class Chunk(NamedTuple):
     """`updates` minibatches of the rows of (x, y): update `i` takes rows `index[i]`, or every
     row when `index` is None. The chunk refers to the split's tensors instead of copying rows,
-    so it costs only its indices."""
+    so it costs only its indices. With `lengths` (padded sequences), a minibatch is cut to
+    the longest of its rows."""
 
     x: torch.Tensor
     y: torch.Tensor
     index: torch.Tensor | None
     updates: int
+    lengths: torch.Tensor | None = None
 
     def minibatch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.index is None:
             return self.x, self.y
         rows = self.index[i]
-        return self.x[rows], self.y[rows]
+        if self.lengths is None:
+            return self.x[rows], self.y[rows]
+        width = int(self.lengths[rows].max())
+        return self.x[rows, :width], self.y[rows, :width]
 
 
 class RandomBatches(IterableDataset):
@@ -55,8 +60,9 @@ class RandomBatches(IterableDataset):
         steps_per_batch: int = 1,
         seed: int = 0,
         full_batch: bool = False,
+        lengths: torch.Tensor | None = None,
     ) -> None:
-        self.x, self.y = x, y
+        self.x, self.y, self.lengths = x, y, lengths
         self.batch_size = batch_size
         self.steps_per_batch = steps_per_batch
         self.seed = seed
@@ -84,7 +90,7 @@ class RandomBatches(IterableDataset):
         g = torch.Generator()
         for chunk in chunks:
             g.manual_seed((self.seed * 1_000_003 + chunk) % 2**63)
-            yield Chunk(self.x, self.y, torch.randint(0, n, (k, b), generator=g), k)
+            yield Chunk(self.x, self.y, torch.randint(0, n, (k, b), generator=g), k, self.lengths)
 
 
 class TensorSlices(Dataset):
@@ -130,6 +136,8 @@ class StepDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.seed = seed
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        # Per-row lengths of padded sequences, by split (none for fixed-size rows).
+        self.lengths: dict[str, torch.Tensor] = {}
         # The training split on the accelerator, copied once: (device, source x, x, y there).
         self._on_device: tuple[torch.device, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
@@ -146,8 +154,9 @@ class StepDataModule(L.LightningDataModule):
         # Each process of a multi-process run draws its own batches.
         rank = self.trainer.global_rank if self._has_trainer() else 0
         dataset = RandomBatches(
-            x, y, self.batch_size, self.steps_per_batch, self.seed + rank, self.full_batch
-        )
+            x, y, self.batch_size, self.steps_per_batch, self.seed + rank, self.full_batch,
+            self.lengths.get("train"),
+        )  # fmt: skip
         if self._has_trainer():
             trainer = self.trainer
             if trainer.world_size > 1 and self.steps_per_batch > 1:
@@ -173,7 +182,8 @@ class StepDataModule(L.LightningDataModule):
             cached = self._on_device = (device, batch.x, batch.x.to(device), batch.y.to(device))
         x, y = cached[2], cached[3]
         index = batch.index.to(device) if batch.index is not None else None
-        return batch._replace(x=x, y=y, index=index)
+        lengths = batch.lengths.to(device) if batch.lengths is not None else None
+        return batch._replace(x=x, y=y, index=index, lengths=lengths)
 
     def _has_trainer(self) -> bool:
         return getattr(self, "trainer", None) is not None
@@ -181,7 +191,9 @@ class StepDataModule(L.LightningDataModule):
     def eval_dataloader(self, name: str) -> DataLoader:
         """One split in order, in batches of `eval_batch_size`."""
         x, y = self.splits[name]
-        return DataLoader(TensorSlices(x, y, batch_size=self.eval_batch_size), batch_size=None)
+        # eval_batch_size counts predictions: a row of a padded sequence holds several.
+        rows = max(1, self.eval_batch_size // y[0].numel()) if len(y) else 1
+        return DataLoader(TensorSlices(x, y, batch_size=rows), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         return self.eval_dataloader("val")

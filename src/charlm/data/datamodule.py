@@ -5,20 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from torch.utils.data import DataLoader
 
 from charlm.data.batches import SPLITS, StepDataModule
 from charlm.data.corpus import load_words, split_words
 from charlm.data.fetch import CORPUS_NAME, ensure_corpus
+from charlm.data.sequences import word_sequences
 from charlm.data.vocab import BOUNDARY, Vocabulary
 from charlm.data.windows import context_windows
-from charlm.errors import check_positive_ints
+from charlm.errors import check_choice, check_positive_ints
+
+CONTRACTS = ("windows", "sequences")
 
 
 class CharWindowDataModule(StepDataModule):
-    """Train/val/test context windows of a word list, split by words as in the notebooks.
+    """Train/val/test examples of a word list, split by words as in the notebooks.
 
-    `context_size` is the number of previous characters a model sees (1 for the bigram).
+    `contract` is what the model reads (`CharLM.data_contract`; charlm-train sets it from the
+    model): "windows", the `context_size` previous characters of each character, or
+    "sequences", whole padded words (`word_sequences`), `batch_size` words a minibatch.
     `split` is (train, val, test), cut after shuffling with `random.seed(split_seed)`.
     """
 
@@ -34,9 +40,12 @@ class CharWindowDataModule(StepDataModule):
         full_batch: bool = False,
         eval_batch_size: int = 1024,
         seed: int = 0,
+        contract: str = "windows",
     ) -> None:
         super().__init__(batch_size, steps_per_batch, full_batch, eval_batch_size, seed)
         check_positive_ints(context_size=context_size)
+        check_choice("contract", contract, CONTRACTS)
+        self.contract = contract
         self.path = Path(path)
         self.context_size = context_size
         self.split = tuple(float(f) for f in split)
@@ -58,6 +67,7 @@ class CharWindowDataModule(StepDataModule):
                 "full_batch": full_batch,
                 "eval_batch_size": eval_batch_size,
                 "seed": seed,
+                "contract": contract,
             }
         )
 
@@ -78,7 +88,12 @@ class CharWindowDataModule(StepDataModule):
         parts = split_words(words, self.split, self.split_seed)
         for name, part in zip(SPLITS, parts, strict=True):
             self.words[name] = part
-            self.splits[name] = context_windows(part, self.vocab, self.context_size)
+            if self.contract == "windows":
+                self.splits[name] = context_windows(part, self.vocab, self.context_size)
+            else:
+                self.splits[name] = word_sequences(part, self.vocab)
+                # Each minibatch of words is cut to its longest one.
+                self.lengths[name] = torch.tensor([len(w) + 1 for w in part])
 
     def predict_dataloader(self) -> DataLoader:
         """The test split's words (every word when there is no test split), in batches."""
@@ -89,4 +104,13 @@ class CharWindowDataModule(StepDataModule):
     def net_kwargs(self) -> dict[str, int]:
         """Sizes the network must be built with to fit this data."""
         self.setup()
+        if self.contract == "sequences":
+            return {"vocab_size": len(self.vocab)}
         return {"vocab_size": len(self.vocab), "context_size": self.context_size}
+
+    def longest_example(self) -> int:
+        """Positions of the longest example: the window, or the longest word + 1."""
+        self.setup()
+        if self.contract == "windows":
+            return self.context_size
+        return max(len(w) + 1 for part in self.words.values() for w in part)

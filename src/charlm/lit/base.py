@@ -15,7 +15,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
 
 from charlm.data.batches import Chunk
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, check_choice
 from charlm.lit.schedule import UpdateSchedule
 from charlm.models.registry import build_net
 
@@ -97,8 +97,11 @@ class StepTask(L.LightningModule):
         net: nn.Module | Mapping[str, Any],
         optimizer: OptimizerFactory | Mapping[str, Any] | None = None,
         scheduler: SchedulerFactory | Mapping[str, Any] | None = None,
+        weight_decay_on: str = "all",
     ) -> None:
         super().__init__()
+        check_choice("weight_decay_on", weight_decay_on, ("all", "matrices"))
+        self.weight_decay_on = weight_decay_on
         self.automatic_optimization = False
         self.net = build_net(net) if isinstance(net, Mapping) else net
         self.optimizer_factory = _factory(optimizer, torch.optim, "optimizer")
@@ -161,7 +164,7 @@ class StepTask(L.LightningModule):
                 "torch.optim.AdamW, lr=3e-3)) to train it"
             )
         self._trained = [p for p in self.net.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params=self._trained)
+        optimizer = self.optimizer_factory(params=self._parameter_groups())
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
@@ -169,6 +172,20 @@ class StepTask(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    def _parameter_groups(self) -> list[dict[str, Any]]:
+        """The trained parameters; with `weight_decay_on="matrices"`, two groups: the weight
+        matrices of linear and recurrent layers, decayed as the optimiser says, and the rest
+        (biases, norms, embedding tables) without decay."""
+        if self.weight_decay_on == "all":
+            return [{"params": self._trained}]
+        tables = {id(m.weight) for m in self.net.modules() if isinstance(m, nn.Embedding)}
+        table = getattr(self.net, "embeddings", None)
+        if table is not None:
+            tables.add(id(table))
+        decayed = [p for p in self._trained if p.ndim >= 2 and id(p) not in tables]
+        kept = [p for p in self._trained if p.ndim < 2 or id(p) in tables]
+        return [{"params": decayed}, {"params": kept, "weight_decay": 0.0}]
 
     # --- the update ---------------------------------------------------------------------------
 

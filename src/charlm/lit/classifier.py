@@ -27,8 +27,9 @@ class ClassifierTask(StepTask):
         optimizer: OptimizerFactory | Mapping[str, Any] | None = None,
         scheduler: SchedulerFactory | Mapping[str, Any] | None = None,
         num_classes: int = 2,
+        weight_decay_on: str = "all",
     ) -> None:
-        super().__init__(net, optimizer, scheduler)
+        super().__init__(net, optimizer, scheduler, weight_decay_on)
         self.num_classes = num_classes
         self.metrics = torch.nn.ModuleDict(
             {

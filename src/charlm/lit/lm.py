@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from charlm.data.sequences import PAD_TARGET
 from charlm.lit.base import OptimizerFactory, SchedulerFactory, StepTask
 from charlm.metrics import LMMetrics, evaluate_lm, word_nll
 from charlm.models.base import CharLM
@@ -21,8 +22,9 @@ class LanguageModelTask(StepTask):
         net: CharLM | Mapping[str, Any],
         optimizer: OptimizerFactory | Mapping[str, Any] | None = None,
         scheduler: SchedulerFactory | Mapping[str, Any] | None = None,
+        weight_decay_on: str = "all",
     ) -> None:
-        super().__init__(net, optimizer, scheduler)
+        super().__init__(net, optimizer, scheduler, weight_decay_on)
         self.metrics = torch.nn.ModuleDict(
             {stage: LMMetrics(self.net.vocab_size) for stage in ("val", "test")}
         )
@@ -33,7 +35,8 @@ class LanguageModelTask(StepTask):
             self.net.vocab = datamodule.vocab
 
     def objective(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        nll = F.cross_entropy(self.net(x), y)
+        # Windows (batch, vocab) or sequences (batch, time, vocab), padding ignored.
+        nll = F.cross_entropy(self.net(x).flatten(0, -2), y.flatten(), ignore_index=PAD_TARGET)
         reg = self.net.regularization()
         return (nll if reg is None else nll + reg), nll
 

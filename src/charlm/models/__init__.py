@@ -12,8 +12,12 @@ from charlm.models.classifiers import (
     XORNetwork,
 )
 from charlm.models.counts import BigramCounts
+from charlm.models.ensemble import EnsembleLM
 from charlm.models.feedforward import FeedForwardLM
 from charlm.models.mlp import BengioMLP
+from charlm.models.recurrent import RecurrentLM
+from charlm.models.sequence import SequenceLM
+from charlm.models.transformer import TransformerLM
 
 __all__ = [
     "BengioMLP",
@@ -21,11 +25,15 @@ __all__ = [
     "BigramLM",
     "CharLM",
     "Classifier",
+    "EnsembleLM",
     "FeedForwardLM",
     "LinearClassifier",
     "MLPClassifier",
     "Perceptron",
     "Prediction",
+    "RecurrentLM",
+    "SequenceLM",
     "SigmoidMLP",
+    "TransformerLM",
     "XORNetwork",
 ]

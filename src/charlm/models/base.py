@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from charlm.data.sequences import PAD_TARGET
 from charlm.data.vocab import Vocabulary
 from charlm.data.windows import context_windows
 from charlm.errors import check_positive_ints
@@ -19,7 +22,14 @@ class CharLM(nn.Module):
     Subclasses implement `forward(x) -> logits` for x of shape (batch, context_size). The
     vocabulary is attached by whoever knows it (the training task, `load_model`); sampling and
     scoring need it.
+
+    `data_contract` says what the model is trained on: "windows" (`context_windows`: one
+    prediction per row) or "sequences" (`word_sequences`: whole padded words, see
+    `SequenceLM`). `examples` builds either from words, and every family is scored the same
+    way: NLL per character, the end token included.
     """
+
+    data_contract: ClassVar[str] = "windows"
 
     def __init__(self, vocab_size: int, context_size: int) -> None:
         super().__init__()
@@ -59,13 +69,31 @@ class CharLM(nn.Module):
         probs = F.softmax(self._eval_forward(x), dim=-1)[0]
         return {c: float(p) for c, p in zip(vocab.itos, probs, strict=True)}
 
+    def examples(self, words: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of `words` in this model's data contract; padding targets are -1."""
+        return context_windows(words, self._require_vocab(), self.context_size)
+
+    def _nll_per_word(self, nll: torch.Tensor, words: Sequence[str]) -> torch.Tensor:
+        """Per-word sums of the per-target NLL that `examples(words)` gives, in order."""
+        owner = torch.repeat_interleave(torch.tensor([len(w) + 1 for w in words]))
+        return torch.zeros(len(words)).index_add_(0, owner, nll)
+
+    @torch.no_grad()
+    def word_nll(self, words: Sequence[str]) -> torch.Tensor:
+        """Total NLL (nats) of each word, end token included, from one pass over all of them."""
+        x, y = self.examples(words)
+        logits = self._eval_forward(x).float().cpu()
+        nll = F.cross_entropy(
+            logits.flatten(0, -2), y.flatten(), ignore_index=PAD_TARGET, reduction="none"
+        )
+        return self._nll_per_word(nll.view_as(y), words)
+
     @torch.no_grad()
     def log_prob(self, word: str) -> tuple[float, float]:
         """Total and per-character negative log-likelihood (nats) of `word`, end token included."""
-        vocab = self._require_vocab()
-        x, y = context_windows([word], vocab, self.context_size)
-        nll = F.cross_entropy(self._eval_forward(x), y, reduction="sum").item()
-        return nll, nll / len(y)
+        self._require_vocab().check(word, "word")
+        nll = float(self.word_nll([word])[0])
+        return nll, nll / (len(word) + 1)
 
     def _eval_forward(self, x: torch.Tensor) -> torch.Tensor:
         was_training = self.training
@@ -91,37 +119,78 @@ class CharLM(nn.Module):
         top_k: int | None = None,
         prefix: str = "",
         max_len: int = 50,
+        batched: bool | None = None,
     ) -> list[str]:
-        """Draw `n` words, one `torch.multinomial` per character, as the notebooks' generators do.
+        """Draw `n` words, each starting with `prefix` and stopping at the boundary token or
+        after `max_len` characters. The same generator seed gives the same words.
 
-        The same generator seed gives the same words. Each word starts with `prefix` and stops at
-        the boundary token or after `max_len` characters.
+        Batched (the default of sequence models), the n words advance together, one forward
+        pass per character position for all of them. One word at a time (the default of window
+        models) draws exactly as the notebooks' generators do, so their words are reproduced.
         """
         vocab = self._require_vocab()
         check_sampling_args(n, temperature, top_k, max_len, self.vocab_size)
         vocab.check(prefix, "prefix")
-        prefix_ids = vocab.encode(prefix)
+        if batched is None:
+            batched = self.data_contract == "sequences"
         was_training = self.training
         self.eval()
-        words = []
         try:
-            for _ in range(n):
-                ids = list(prefix_ids)
-                while len(ids) < max_len:
-                    x = torch.tensor([self._context_of(ids)], device=self._device())
-                    logits = self(x)[0].float().cpu() / temperature
-                    if top_k is not None and top_k < self.vocab_size:
-                        cutoff = torch.topk(logits, top_k).values[-1]
-                        logits = logits.masked_fill(logits < cutoff, -math.inf)
-                    probs = F.softmax(logits, dim=-1)
-                    ix = int(torch.multinomial(probs, 1, replacement=True, generator=generator))
-                    if ix == 0:
-                        break
-                    ids.append(ix)
-                words.append(vocab.decode(ids))
+            if batched:
+                ids = self._sample_batch(
+                    n, generator, temperature, top_k, vocab.encode(prefix), max_len
+                )
+            else:
+                ids = [
+                    self._sample_batch(
+                        1, generator, temperature, top_k, vocab.encode(prefix), max_len
+                    )[0]
+                    for _ in range(n)
+                ]
         finally:
             self.train(was_training)
+        return [vocab.decode(word) for word in ids]
+
+    def _sample_batch(
+        self,
+        n: int,
+        generator: torch.Generator | None,
+        temperature: float,
+        top_k: int | None,
+        prefix_ids: list[int],
+        max_len: int,
+    ) -> list[list[int]]:
+        """n words drawn together: `start` and `advance` give each position's logits."""
+        device = self._device()
+        logits, state = self.start(n)
+        for ix in prefix_ids:
+            logits, state = self.advance(state, torch.full((n,), ix, device=device))
+        words = [list(prefix_ids) for _ in range(n)]
+        alive = torch.ones(n, dtype=torch.bool)
+        for _ in range(max_len - len(prefix_ids)):
+            scaled = logits.float().cpu() / temperature
+            if top_k is not None and top_k < self.vocab_size:
+                cutoff = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
+                scaled = scaled.masked_fill(scaled < cutoff, -math.inf)
+            probs = F.softmax(scaled, dim=-1)
+            drawn = torch.multinomial(probs, 1, replacement=True, generator=generator)[:, 0]
+            alive &= drawn != 0
+            if not alive.any():
+                break
+            for i in alive.nonzero()[:, 0].tolist():
+                words[i].append(int(drawn[i]))
+            logits, state = self.advance(state, drawn.to(device))
         return words
+
+    def start(self, n: int) -> tuple[torch.Tensor, Any]:
+        """Logits (n, vocab) of the first character of n words, and the state that follows."""
+        context = torch.zeros((n, self.context_size), dtype=torch.long, device=self._device())
+        return self(context), context
+
+    def advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Logits (n, vocab) of the next character once each word has taken `ids`, and the state."""
+        context = torch.cat([state[:, 1:], ids[:, None]], dim=1)  # the window slides on
+        return self(context), context
 
 
 def check_sampling_args(

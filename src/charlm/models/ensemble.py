@@ -1,0 +1,64 @@
+"""Several trained language models as one: their next-character probabilities averaged."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from charlm.errors import CharlmError
+from charlm.models.base import CharLM
+from charlm.models.sequence import SequenceLM
+
+
+def as_sequence_logits(model: CharLM, idx: torch.Tensor) -> torch.Tensor:
+    """Logits (batch, time, vocab) of any model over whole words `idx` (batch, time).
+
+    A window model reads, at each position, the `context_size` tokens ending there, the
+    window `context_windows` gives it for the same prediction.
+    """
+    if model.data_contract == "sequences":
+        return model(idx)
+    k = model.context_size
+    windows = F.pad(idx, (k - 1, 0)).unfold(1, k, 1)  # (batch, time, k)
+    return model(windows.reshape(-1, k)).view(*idx.shape, -1)
+
+
+class EnsembleLM(SequenceLM):
+    """P(next | so far) = mean over `members` of each member's P, for members of any family.
+
+    `forward` returns the log of the averaged probabilities, which softmax turns back into
+    them, so scoring, sampling and evaluation treat an ensemble like any model.
+    """
+
+    def __init__(self, members: Sequence[CharLM]) -> None:
+        if not members:
+            raise CharlmError("an ensemble needs at least one model")
+        vocab = members[0].vocab
+        if any(m.vocab != vocab or m.vocab_size != members[0].vocab_size for m in members):
+            raise CharlmError("the models of an ensemble must share one vocabulary")
+        sequence_sizes = [m.context_size for m in members if m.data_contract == "sequences"]
+        super().__init__(members[0].vocab_size, min(sequence_sizes, default=64))
+        self.members = nn.ModuleList(members)
+        self.vocab = vocab
+        self.config = dict(members[0].config)
+
+    def _average(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        logps = torch.stack([F.log_softmax(x.float(), dim=-1) for x in logits])
+        return torch.logsumexp(logps, dim=0) - math.log(len(logits))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self._average([as_sequence_logits(m, idx) for m in self.members])
+
+    def start(self, n: int) -> tuple[torch.Tensor, Any]:
+        logits, states = zip(*(m.start(n) for m in self.members), strict=True)
+        return self._average(list(logits)), list(states)
+
+    def advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        stepped = [m.advance(s, ids) for m, s in zip(self.members, state, strict=True)]
+        logits, states = zip(*stepped, strict=True)
+        return self._average(list(logits)), list(states)

@@ -1,0 +1,63 @@
+"""Recurrent language model (makemore's RNN/GRU, with LSTM): embeddings, a recurrent stack, logits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from charlm.errors import ConfigError, check_choice, check_positive_ints
+from charlm.models.layers import Dropout
+from charlm.models.sequence import SequenceLM
+
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class RecurrentLM(SequenceLM):
+    """logits_t = W_out(drop(h_t)), h_t = cell(drop(C[x_t]), h_{t-1}), over `num_layers` layers."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context_size: int = 64,
+        cell: str = "gru",
+        emb_size: int = 64,
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(vocab_size, context_size)
+        check_positive_ints(emb_size=emb_size, hidden_size=hidden_size, num_layers=num_layers)
+        check_choice("cell", cell, CELLS)
+        if not 0 <= dropout < 1:
+            raise ConfigError(f"dropout={dropout!r}: must be in [0, 1)", key="dropout")
+        self.cell = cell
+        self.C = nn.Embedding(vocab_size, emb_size)
+        # Between stacked layers, nn.RNN/GRU/LSTM's own dropout; on their input and output, ours.
+        self.rnn = CELLS[cell](
+            emb_size, hidden_size, num_layers, batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )  # fmt: skip
+        self.drop = Dropout(dropout)
+        self.output = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        emb = self.drop(self.C(idx))  # (batch, time) -> (batch, time, emb)
+        h, _ = self.rnn(emb)  # (batch, time, hidden)
+        return self.output(self.drop(h))  # (batch, time, vocab)
+
+    def start(self, n: int) -> tuple[torch.Tensor, Any]:
+        return self._step(torch.zeros(n, dtype=torch.long, device=self._device()), None)
+
+    def advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        return self._step(ids, state)
+
+    def _step(self, ids: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        h, state = self.rnn(self.C(ids)[:, None], state)  # one position: (n, 1, hidden)
+        return self.output(h[:, 0]), state
+
+    @property
+    def embeddings(self) -> torch.Tensor:
+        """The character embedding table C (vocab, emb)."""
+        return self.C.weight

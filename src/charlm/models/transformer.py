@@ -1,0 +1,139 @@
+"""Causal Transformer language model over whole words (makemore's and nanoGPT's, pre-norm)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from charlm.errors import ConfigError, check_positive_ints
+from charlm.models.layers import Dropout
+from charlm.models.sequence import SequenceLM
+
+KVCache = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head attention where position t sees positions <= t, by scaled_dot_product_attention."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float) -> None:
+        super().__init__()
+        self.n_head, self.dropout = n_head, dropout
+        self.qkv = nn.Linear(n_embd, 3 * n_embd)
+        self.proj = nn.Linear(n_embd, n_embd)
+        self.resid_drop = Dropout(dropout)
+
+    def forward(
+        self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """x (batch, time, emb); `past`: the keys and values of the positions before x."""
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        # (batch, time, emb) -> (batch, heads, time, emb / heads)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        y = F.scaled_dot_product_attention(
+            q, k, v,
+            dropout_p=self.dropout if self.training else 0.0,
+            # With a cache, x is the newest position and may see every earlier one.
+            is_causal=past is None,
+        )  # fmt: skip
+        y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        return self.resid_drop(self.proj(y)), (k, v)
+
+
+class Block(nn.Module):
+    """x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout)
+        self.ln2 = nn.LayerNorm(n_embd)
+        self.mlp = nn.Sequential(
+            nn.Linear(n_embd, 4 * n_embd),
+            nn.GELU(),
+            nn.Linear(4 * n_embd, n_embd),
+            Dropout(dropout),
+        )
+
+    def forward(
+        self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        attended, kv = self.attn(self.ln1(x), past)
+        x = x + attended
+        return x + self.mlp(self.ln2(x)), kv
+
+
+class TransformerLM(SequenceLM):
+    """logits = head(ln(blocks(drop(tok[x] + pos[t])))), each block pre-norm and causal.
+
+    Positions are learned for each place in a word (0 = the start token), up to
+    `context_size`: words are short, and where a character stands in a word matters.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context_size: int = 32,
+        n_layer: int = 4,
+        n_head: int = 4,
+        n_embd: int = 128,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(vocab_size, context_size)
+        check_positive_ints(n_layer=n_layer, n_head=n_head, n_embd=n_embd)
+        if n_embd % n_head:
+            raise ConfigError(
+                f"n_embd={n_embd}: must be a multiple of n_head={n_head}", key="n_embd"
+            )
+        if not 0 <= dropout < 1:
+            raise ConfigError(f"dropout={dropout!r}: must be in [0, 1)", key="dropout")
+        self.tok = nn.Embedding(vocab_size, n_embd)
+        self.pos = nn.Embedding(context_size, n_embd)
+        self.drop = Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.head = nn.Linear(n_embd, vocab_size)
+        # GPT-2's scaled initialisation of the residual projections.
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.proj.weight", "mlp.2.weight")):
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * n_layer))
+
+    def _run(
+        self, idx: torch.Tensor, start: int, cache: KVCache | None
+    ) -> tuple[torch.Tensor, KVCache]:
+        positions = torch.arange(start, start + idx.shape[1], device=idx.device)
+        x = self.drop(self.tok(idx) + self.pos(positions))  # (batch, time, emb)
+        new_cache = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, cache[i] if cache else None)
+            new_cache.append(kv)
+        return self.head(self.ln_f(x)), new_cache  # (batch, time, vocab)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self._run(idx, 0, None)[0]
+
+    def start(self, n: int) -> tuple[torch.Tensor, Any]:
+        idx = torch.zeros((n, 1), dtype=torch.long, device=self._device())
+        logits, cache = self._run(idx, 0, None)
+        return logits[:, -1], (cache, 1)
+
+    def advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        cache, position = state
+        if position >= self.context_size:
+            # The longest word the model can read: it ends here.
+            logits = torch.full((len(ids), self.vocab_size), -math.inf, device=ids.device)
+            logits[:, 0] = 0.0
+            return logits, state
+        logits, cache = self._run(ids[:, None], position, cache)
+        return logits[:, -1], (cache, position + 1)
+
+    @property
+    def embeddings(self) -> torch.Tensor:
+        """The character embedding table (vocab, emb)."""
+        return self.tok.weight
