@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import open_dict
 
 from charlm.config import config_dir
-from charlm.train import instantiate_group
+from charlm.train import check_fits, instantiate_group, set_data_contract
 
 CONF = config_dir()
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -23,11 +23,13 @@ def _instantiate_run(cfg, corpus: Path):
     if "path" in cfg.data:
         with open_dict(cfg):
             cfg.data.path = str(corpus)
+    set_data_contract(cfg)
     datamodule = instantiate(cfg.data)
     datamodule.setup()
     with open_dict(cfg):
         cfg.model.net.update(datamodule.net_kwargs())
     task = instantiate(cfg.model)
+    check_fits(task.net, datamodule)
     trainer = instantiate(
         cfg.trainer,
         callbacks=instantiate_group(cfg.get("callbacks")),
@@ -37,6 +39,17 @@ def _instantiate_run(cfg, corpus: Path):
     assert isinstance(task, L.LightningModule)
     assert isinstance(trainer, L.Trainer)
     return datamodule, task, trainer
+
+
+def test_lm_best_sweeps_the_gru_and_transformer_recipes(make_cfg, tiny_corpus):
+    lm_best = make_cfg("experiment=lm_best")
+    assert lm_best.report_ensemble
+    for member, target in (("gru", "RecurrentLM"), ("transformer", "TransformerLM")):
+        cfg = make_cfg(f"+member={member}")
+        assert cfg.model.net._target_ == f"charlm.models.{target}"
+        assert cfg.trainer.max_steps == make_cfg(f"experiment={member}").trainer.max_steps
+        _, task, _ = _instantiate_run(cfg, tiny_corpus)
+        assert type(task.net).__name__ == target
 
 
 def test_the_config_tree_is_found():

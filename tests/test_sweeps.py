@@ -50,6 +50,23 @@ def test_a_multirun_over_model_families_ranks_them(tmp_path, tiny_corpus):
     assert params["model=transformer"] > params["model=gru"] > params["model=bengio_mlp"]
 
 
+def test_a_multirun_can_report_its_models_as_one_ensemble(tmp_path, tiny_corpus):
+    # experiment=lm_best's mechanism: the members' recipes, then their ensemble evaluated.
+    stdout, sweep = _multirun(
+        tmp_path, tiny_corpus, "+member=gru,transformer", "report_ensemble=true",
+        "trainer.max_steps=60", "data.batch_size=16",
+    )  # fmt: skip
+    assert "ensemble of 2 models" in stdout
+    ensemble = json.loads((sweep / "ensemble.json").read_text())
+    assert len(ensemble["checkpoints"]) == 2
+    from charlm import load_model
+    from charlm.evaluate import evaluate_checkpoint
+
+    assert evaluate_checkpoint(ensemble["checkpoints"]) == ensemble["results"]
+    model = load_model(ensemble["checkpoints"])
+    assert type(model).__name__ == "EnsembleLM"
+
+
 def test_grid_multirun_runs_every_combination_and_reports_them(tmp_path, tiny_corpus):
     stdout, sweep = _multirun(
         tmp_path, tiny_corpus, "model.net.hidden_size=8,16", "model.net.emb_size=2,4"

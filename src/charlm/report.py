@@ -116,13 +116,47 @@ except ImportError:  # pragma: no cover
     _HydraCallback = object
 
 
+def write_ensemble(sweep_dir: str | Path) -> tuple[str, Path]:
+    """The sweep's finished language models as one `EnsembleLM`: its train/val/test metrics.
+
+    Each job contributes the checkpoint its metrics.json scores; the ensemble's training time
+    is the sum of theirs. Written to ensemble.json beside the jobs.
+    """
+    from charlm.evaluate import evaluate_checkpoint, format_table
+
+    sweep_dir = Path(sweep_dir)
+    members, seconds = [], 0.0
+    for row in collect(sweep_dir):
+        if row["status"] != "ok":
+            continue
+        metrics = json.loads((sweep_dir / row["job"] / "metrics.json").read_text())
+        members.append(metrics.get("best_checkpoint") or metrics["last_checkpoint"])
+        seconds += metrics.get("train_time_s") or 0.0
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs two finished jobs under {sweep_dir}")
+    results = evaluate_checkpoint(members)
+    path = sweep_dir / "ensemble.json"
+    summary = {"checkpoints": members, "train_time_s": round(seconds, 2), "results": results}
+    path.write_text(json.dumps(summary, indent=2))
+    table = format_table(results)
+    return f"ensemble of {len(members)} models ({seconds:.0f} s of training in all):\n{table}", path
+
+
 class ReportAtEnd(_HydraCallback):
-    """Hydra callback: print and save the report when a multirun ends."""
+    """Hydra callback: print and save the report when a multirun ends.
+
+    With `report_ensemble: true` in the run config, also the ensemble of its models
+    (`write_ensemble`).
+    """
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         table, path = write_report(config.hydra.sweep.dir)
         print(table)
         print(f"sweep report written to {path}")
+        if config.get("report_ensemble"):
+            table, path = write_ensemble(config.hydra.sweep.dir)
+            print(table)
+            print(f"ensemble written to {path}")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,14 @@ def build(node: DictConfig, **kwargs: Any) -> Any:
         raise
 
 
+def set_data_contract(cfg: DictConfig) -> None:
+    """The model's family chooses what a word list is served as: windows or sequences."""
+    if "contract" in cfg.data:
+        net_cls = net_class(str(cfg.model.net.get("_target_", "")))
+        with open_dict(cfg):
+            cfg.data.contract = getattr(net_cls, "data_contract", "windows")
+
+
 def check_fits(net: torch.nn.Module, datamodule: Any) -> None:
     """Refuse a sequence model too short for the longest word of its data."""
     longest = getattr(datamodule, "longest_example", None)
@@ -103,11 +111,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
 
-    with open_dict(cfg):
-        if "contract" in cfg.data:
-            # The model's family chooses what the word list is served as: windows or sequences.
-            net_cls = net_class(str(cfg.model.net.get("_target_", "")))
-            cfg.data.contract = getattr(net_cls, "data_contract", "windows")
+    set_data_contract(cfg)
     datamodule = build(cfg.data)
     datamodule.prepare_data()
     datamodule.setup()
