@@ -1,5 +1,8 @@
 """charlm: character-level language models (bigram, Bengio et al. 2003 MLP) with Lightning."""
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from charlm.checkpoint import CheckpointError, load_model
 from charlm.data import (
     CharWindowDataModule,
@@ -32,4 +35,7 @@ __all__ = [
     "load_words",
     "split_words",
 ]
-__version__ = "0.1.0"
+try:  # the version is written once, in pyproject.toml
+    __version__ = _version("charlm")
+except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+    __version__ = "0+unknown"

@@ -66,3 +66,10 @@ def config_section(path: str) -> Iterator[None]:
         yield
     except ConfigError as err:
         raise ConfigError(f"{path}.{err}", key=f"{path}.{err.key}") from None
+
+
+def check_dropout(**values: Any) -> None:
+    """Raise `ConfigError` naming the first dropout probability outside [0, 1)."""
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+            raise ConfigError(f"{key}={value!r}: must be in [0, 1)", key=key)

@@ -110,8 +110,3 @@ class Vocabulary:
     def decode(self, ids: Sequence[int]) -> str:
         """Characters of `ids`, stopping at nothing: boundary ids decode to the boundary token."""
         return "".join(self.itos[int(i)] for i in ids)
-
-    def diff(self, other: Vocabulary) -> tuple[list[str], list[str]]:
-        """Characters only in self, and only in other."""
-        mine, theirs = set(self.itos), set(other.itos)
-        return sorted(mine - theirs), sorted(theirs - mine)

@@ -91,12 +91,11 @@ def _embedding_table(pl_module: L.LightningModule) -> torch.Tensor | None:
 
 def embedding_figure(table: torch.Tensor, labels: list[str]):
     """Scatter of a (V, 2) embedding table with each point labelled by its character."""
-    import matplotlib
+    # A Figure of its own, not pyplot's: the user's matplotlib backend is left as it is.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
     ax.scatter(table[:, 0], table[:, 1], s=200, color="lightsteelblue")
     for (x, y), label in zip(table.tolist(), labels, strict=True):
         ax.text(x, y, label, ha="center", va="center", color="black")
@@ -128,17 +127,15 @@ class DecisionBoundary(L.Callback):
 
 def decision_boundary_figure(net, x: torch.Tensor, y: torch.Tensor, resolution: int, margin: float):
     """P(class 1) on a grid spanning the points' range plus `margin`, points coloured by class."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     lo, hi = x.min(0).values - margin, x.max(0).values + margin
     g0 = torch.linspace(float(lo[0]), float(hi[0]), resolution)
     g1 = torch.linspace(float(lo[1]), float(hi[1]), resolution)
     grid = torch.cartesian_prod(g0, g1)
     p1 = net.predict(grid).probs[:, 1].view(resolution, resolution).T
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.subplots()
     extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
     image = ax.imshow(
         p1, origin="lower", extent=extent, cmap="RdBu_r", vmin=0, vmax=1, aspect="auto"

@@ -166,7 +166,8 @@ class CharLM(nn.Module):
         for ix in prefix_ids:
             logits, state = self.advance(state, torch.full((n,), ix, device=device))
         words = [list(prefix_ids) for _ in range(n)]
-        alive = torch.ones(n, dtype=torch.bool)
+        # Rows still being drawn (indices into `words`): finished words leave the batch.
+        rows = torch.arange(n)
         for _ in range(max_len - len(prefix_ids)):
             scaled = logits.float().cpu() / temperature
             if top_k is not None and top_k < self.vocab_size:
@@ -174,13 +175,21 @@ class CharLM(nn.Module):
                 scaled = scaled.masked_fill(scaled < cutoff, -math.inf)
             probs = F.softmax(scaled, dim=-1)
             drawn = torch.multinomial(probs, 1, replacement=True, generator=generator)[:, 0]
-            alive &= drawn != 0
-            if not alive.any():
+            going = drawn != 0
+            if not going.any():
                 break
-            for i in alive.nonzero()[:, 0].tolist():
-                words[i].append(int(drawn[i]))
+            if not going.all():
+                keep = going.nonzero()[:, 0]
+                rows, drawn = rows[keep], drawn[keep]
+                state = self.select(state, keep.to(device))
+            for i, ix in zip(rows.tolist(), drawn.tolist(), strict=True):
+                words[i].append(ix)
             logits, state = self.advance(state, drawn.to(device))
         return words
+
+    def select(self, state: Any, rows: torch.Tensor) -> Any:
+        """The sampling state of the words `rows` only (the others have ended)."""
+        return state[rows]
 
     def start(self, n: int) -> tuple[torch.Tensor, Any]:
         """Logits (n, vocab) of the first character of n words, and the state that follows."""

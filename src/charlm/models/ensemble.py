@@ -58,6 +58,9 @@ class EnsembleLM(SequenceLM):
         logits, states = zip(*(m.start(n) for m in self.members), strict=True)
         return self._average(list(logits)), list(states)
 
+    def select(self, state: Any, rows: torch.Tensor) -> Any:
+        return [m.select(s, rows) for m, s in zip(self.members, state, strict=True)]
+
     def advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         stepped = [m.advance(s, ids) for m, s in zip(self.members, state, strict=True)]
         logits, states = zip(*stepped, strict=True)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from charlm.errors import ConfigError, check_choice, check_positive_ints
+from charlm.errors import check_choice, check_dropout, check_positive_ints
 from charlm.models.base import CharLM
 from charlm.models.layers import Dropout
 
@@ -40,9 +40,7 @@ class FeedForwardLM(CharLM):
             check_positive_ints(hidden_sizes=size)
         check_choice("activation", activation, ACTIVATIONS)
         check_choice("norm", norm, NORMS)
-        for key, value in (("dropout", dropout), ("emb_dropout", emb_dropout)):
-            if not 0 <= value < 1:
-                raise ConfigError(f"{key}={value!r}: must be in [0, 1)", key=key)
+        check_dropout(dropout=dropout, emb_dropout=emb_dropout)
         self.emb_size = emb_size
         self.C = nn.Embedding(vocab_size, emb_size)
         # Dropout on the window's concatenated embeddings: the network learns not to lean on

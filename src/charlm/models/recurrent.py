@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from charlm.errors import ConfigError, check_choice, check_positive_ints
+from charlm.errors import check_choice, check_dropout, check_positive_ints
 from charlm.models.layers import Dropout
 from charlm.models.sequence import SequenceLM
 
@@ -30,8 +30,7 @@ class RecurrentLM(SequenceLM):
         super().__init__(vocab_size, context_size)
         check_positive_ints(emb_size=emb_size, hidden_size=hidden_size, num_layers=num_layers)
         check_choice("cell", cell, CELLS)
-        if not 0 <= dropout < 1:
-            raise ConfigError(f"dropout={dropout!r}: must be in [0, 1)", key="dropout")
+        check_dropout(dropout=dropout)
         self.cell = cell
         self.C = nn.Embedding(vocab_size, emb_size)
         # Between stacked layers, nn.RNN/GRU/LSTM's own dropout; on their input and output, ours.
@@ -52,6 +51,11 @@ class RecurrentLM(SequenceLM):
 
     def advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         return self._step(ids, state)
+
+    def select(self, state: Any, rows: torch.Tensor) -> Any:
+        if isinstance(state, tuple):  # LSTM: (h, c), each (layers, batch, hidden)
+            return tuple(t[:, rows] for t in state)
+        return state[:, rows]
 
     def _step(self, ids: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         h, state = self.rnn(self.C(ids)[:, None], state)  # one position: (n, 1, hidden)

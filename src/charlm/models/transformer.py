@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from charlm.errors import ConfigError, check_positive_ints
+from charlm.errors import ConfigError, check_dropout, check_positive_ints
 from charlm.models.layers import Dropout
 from charlm.models.sequence import SequenceLM
 
@@ -91,8 +91,7 @@ class TransformerLM(SequenceLM):
             raise ConfigError(
                 f"n_embd={n_embd}: must be a multiple of n_head={n_head}", key="n_embd"
             )
-        if not 0 <= dropout < 1:
-            raise ConfigError(f"dropout={dropout!r}: must be in [0, 1)", key="dropout")
+        check_dropout(dropout=dropout)
         self.tok = nn.Embedding(vocab_size, n_embd)
         self.pos = nn.Embedding(context_size, n_embd)
         self.drop = Dropout(dropout)
@@ -122,6 +121,10 @@ class TransformerLM(SequenceLM):
         idx = torch.zeros((n, 1), dtype=torch.long, device=self._device())
         logits, cache = self._run(idx, 0, None)
         return logits[:, -1], (cache, 1)
+
+    def select(self, state: Any, rows: torch.Tensor) -> Any:
+        cache, position = state
+        return [(k[rows], v[rows]) for k, v in cache], position
 
     def advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         cache, position = state
