@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +11,6 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from charlm.data.sequences import PAD_TARGET
-from charlm.models.base import CharLM
 
 
 class LMMetrics(torch.nn.Module):
@@ -47,11 +46,6 @@ class LMMetrics(torch.nn.Module):
     def reset(self) -> None:
         self.nll.reset()
         self.acc.reset()
-
-
-def word_nll(model: CharLM, words: Sequence[str]) -> torch.Tensor:
-    """Total NLL (nats) of each word, end token included (see `CharLM.word_nll`)."""
-    return model.word_nll(words)
 
 
 @torch.no_grad()

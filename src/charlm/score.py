@@ -21,7 +21,6 @@ from charlm.checkpoint import checkpoint_words, load_model
 from charlm.config import config_dir
 from charlm.data.corpus import load_words, words_from_bytes
 from charlm.errors import CharlmError, report_errors
-from charlm.metrics import word_nll
 from charlm.models.base import CharLM
 from charlm.sample import novelty
 
@@ -43,7 +42,7 @@ def score_words(
     totals: dict[str, float] = {}
     for start in range(0, len(known), WORDS_PER_PASS):
         batch = known[start : start + WORDS_PER_PASS]
-        totals.update(zip(batch, word_nll(model, batch).tolist(), strict=True))
+        totals.update(zip(batch, model.word_nll(batch).tolist(), strict=True))
     rows = []
     for word, tag in zip(words, tags, strict=True):
         row: dict[str, Any] = {"word": word, "split": tag if splits is not None else None}

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from charlm.data.sequences import PAD_TARGET
 from charlm.lit.base import OptimizerFactory, SchedulerFactory, StepTask
-from charlm.metrics import LMMetrics, evaluate_lm, word_nll
+from charlm.metrics import LMMetrics, evaluate_lm
 from charlm.models.base import CharLM
 
 
@@ -51,7 +51,7 @@ class LanguageModelTask(StepTask):
 
     def predict_step(self, batch: list[str], batch_idx: int) -> list[dict[str, Any]]:
         """Per-word scores of a batch of words: total NLL and NLL per character (end included)."""
-        totals = word_nll(self.net, batch)
+        totals = self.net.word_nll(batch)
         return [
             {"word": w, "nll": float(t), "nll_per_char": float(t) / (len(w) + 1)}
             for w, t in zip(batch, totals, strict=True)
