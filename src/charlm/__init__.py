@@ -1,32 +1,51 @@
-"""charlm: character-level language models (bigram, Bengio et al. 2003 MLP) with Lightning."""
+"""charlm: character-level language models (bigram, Bengio et al. 2003 MLP, GRU, Transformer).
+
+The names below load on first use: `import charlm`, the models, `load_model`, `sample` and
+`log_prob` never import Lightning, Hydra or torchmetrics; training and the DataModules do.
+"""
+
+from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
-from charlm.checkpoint import CheckpointError, load_model
-from charlm.data import (
-    CharWindowDataModule,
-    CorpusError,
-    Vocabulary,
-    VocabularyError,
-    context_windows,
-    load_words,
-    split_words,
-)
-from charlm.errors import CharlmError
-from charlm.metrics import evaluate_lm
-from charlm.models import BengioMLP, BigramCounts, BigramLM, CharLM, FeedForwardLM
+from charlm._lazy import lazy_attributes
 
+_HOMES = {
+    "CheckpointError": "charlm.checkpoint",
+    "load_model": "charlm.checkpoint",
+    "CharWindowDataModule": "charlm.data.datamodule",
+    "CorpusError": "charlm.data.corpus",
+    "load_words": "charlm.data.corpus",
+    "split_words": "charlm.data.corpus",
+    "Vocabulary": "charlm.data.vocab",
+    "VocabularyError": "charlm.data.vocab",
+    "context_windows": "charlm.data.windows",
+    "CharlmError": "charlm.errors",
+    "evaluate_lm": "charlm.metrics",
+    "BengioMLP": "charlm.models.mlp",
+    "BigramCounts": "charlm.models.counts",
+    "BigramLM": "charlm.models.bigram",
+    "CharLM": "charlm.models.base",
+    "EnsembleLM": "charlm.models.ensemble",
+    "FeedForwardLM": "charlm.models.feedforward",
+    "RecurrentLM": "charlm.models.recurrent",
+    "TransformerLM": "charlm.models.transformer",
+}
 __all__ = [
     "BengioMLP",
     "BigramCounts",
     "BigramLM",
-    "CharlmError",
-    "CheckpointError",
     "CharLM",
     "CharWindowDataModule",
+    "CharlmError",
+    "CheckpointError",
     "CorpusError",
+    "EnsembleLM",
     "FeedForwardLM",
+    "RecurrentLM",
+    "TransformerLM",
     "Vocabulary",
     "VocabularyError",
     "context_windows",
@@ -35,6 +54,25 @@ __all__ = [
     "load_words",
     "split_words",
 ]
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES)
+
+if TYPE_CHECKING:  # what the names are, for type checkers and editors
+    from charlm.checkpoint import CheckpointError, load_model
+    from charlm.data.corpus import CorpusError, load_words, split_words
+    from charlm.data.datamodule import CharWindowDataModule
+    from charlm.data.vocab import Vocabulary, VocabularyError
+    from charlm.data.windows import context_windows
+    from charlm.errors import CharlmError
+    from charlm.metrics import evaluate_lm
+    from charlm.models.base import CharLM
+    from charlm.models.bigram import BigramLM
+    from charlm.models.counts import BigramCounts
+    from charlm.models.ensemble import EnsembleLM
+    from charlm.models.feedforward import FeedForwardLM
+    from charlm.models.mlp import BengioMLP
+    from charlm.models.recurrent import RecurrentLM
+    from charlm.models.transformer import TransformerLM
+
 try:  # the version is written once, in pyproject.toml
     __version__ = _version("charlm")
 except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed

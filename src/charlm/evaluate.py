@@ -15,10 +15,8 @@ from charlm.config import config_dir
 from charlm.data.batches import TensorSlices
 from charlm.data.corpus import load_words
 from charlm.errors import CharlmError, report_errors
-from charlm.metrics import evaluate_lm
+from charlm.metrics import evaluate_lm, format_metric, metric_names
 from charlm.models.base import CharLM
-
-COLUMNS = ("loss", "ppl", "bpc", "acc", "windows")
 
 
 def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> dict[str, float]:
@@ -32,11 +30,12 @@ def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> d
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
-    """A plain-text table, one row per word set."""
-    header = f"{'words':<12}" + "".join(f"{c:>10}" for c in COLUMNS)
+    """A plain-text table, one row per word set, one column per metric (`charlm.metrics.METRICS`)."""
+    columns = metric_names(results.values())
+    header = f"{'words':<12}" + "".join(f"{c:>10}" for c in columns)
     rows = [header, "-" * len(header)]
     for name, m in results.items():
-        cells = "".join(f"{m[c]:>10d}" if c == "windows" else f"{m[c]:>10.4f}" for c in COLUMNS)
+        cells = "".join(f"{format_metric(c, m.get(c)):>10}" for c in columns)
         rows.append(f"{name:<12}{cells}")
     return "\n".join(rows)
 

@@ -1,9 +1,16 @@
-"""Scoring a language model on windows: NLL, perplexity, bits per character, accuracy."""
+"""Every metric charlm reports, in one place: what each means, how it is computed and shown.
+
+`METRICS` is the catalogue the tables read (charlm-eval, charlm-report, the README's): a
+metric that `LMMetrics` or `ClassifierMetrics` computes appears in them by its name; its entry
+says how it is formatted and whether charlm-report's short table shows it.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -13,8 +20,53 @@ from torchmetrics.classification import MulticlassAccuracy
 from charlm.data.sequences import PAD_TARGET
 
 
+@dataclass(frozen=True)
+class MetricInfo:
+    """How a metric reads: its meaning, its format, and the splits charlm-report's table shows
+    (its CSV holds every split of every metric)."""
+
+    meaning: str
+    fmt: str = ".4f"
+    higher_is_better: bool = False
+    report_splits: tuple[str, ...] = ()
+
+
+METRICS: dict[str, MetricInfo] = {
+    "loss": MetricInfo(
+        "mean NLL per predicted character in nats (end token included); for a classifier, "
+        "its cross-entropy",
+        report_splits=("train", "val", "test"),
+    ),
+    "ppl": MetricInfo("perplexity, exp(loss)"),
+    "bpc": MetricInfo("bits per character, loss / ln 2"),
+    "acc": MetricInfo(
+        "share of predictions whose most likely character (or class) is the right one",
+        higher_is_better=True,
+        report_splits=("test",),
+    ),
+    "windows": MetricInfo("number of predictions scored", fmt="d"),
+}
+
+
+def metric_names(results: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The metrics present in any of `results`: the catalogue's order, then others by name."""
+    present = {name for metrics in results for name in metrics}
+    known = [name for name in METRICS if name in present]
+    return known + sorted(present - set(METRICS))
+
+
+def format_metric(name: str, value: Any) -> str:
+    """`value` as the catalogue formats metric `name` ('-' when missing)."""
+    if value is None:
+        return "-"
+    info = METRICS.get(name)
+    if info is None or isinstance(value, str):
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+    return format(int(value) if info.fmt == "d" else value, info.fmt)
+
+
 class LMMetrics(torch.nn.Module):
-    """Running NLL and next-character accuracy over batches of windows (torchmetrics, DDP-synced)."""
+    """Running loss, ppl, bpc and acc of a language model (torchmetrics, synced across processes)."""
 
     def __init__(self, vocab_size: int) -> None:
         super().__init__()
@@ -45,6 +97,27 @@ class LMMetrics(torch.nn.Module):
 
     def reset(self) -> None:
         self.nll.reset()
+        self.acc.reset()
+
+
+class ClassifierMetrics(torch.nn.Module):
+    """Running loss and acc of a classifier (torchmetrics, synced across processes)."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.loss = MeanMetric()
+        self.acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+
+    def update(self, loss: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor) -> None:
+        """The batch's mean loss and its predicted labels against the targets."""
+        self.loss.update(loss, weight=len(targets))
+        self.acc.update(labels, targets)
+
+    def compute(self) -> dict[str, float]:
+        return {"loss": float(self.loss.compute()), "acc": float(self.acc.compute())}
+
+    def reset(self) -> None:
+        self.loss.reset()
         self.acc.reset()
 
 

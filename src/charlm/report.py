@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-COLUMNS = (
-    "job", "status", "overrides", "train_loss", "val_loss", "test_loss", "test_acc", "steps",
-    "params", "train_s",
-)  # fmt: skip
+from charlm.metrics import METRICS, format_metric, metric_names
+
+SPLITS = ("train", "val", "test")
+# Around the metrics: which run a row is, and what it cost.
+JOB_COLUMNS = ("job", "status", "overrides")
+RUN_COLUMNS = ("steps", "params", "train_s")
 
 
 def collect(sweep_dir: str | Path) -> list[dict[str, Any]]:
@@ -39,9 +41,9 @@ def collect(sweep_dir: str | Path) -> list[dict[str, Any]]:
         if metrics_file.is_file():
             metrics = json.loads(metrics_file.read_text())
             row["status"] = "ok"
-            for split in ("train", "val", "test"):
-                row[f"{split}_loss"] = metrics.get(split, {}).get("loss")
-            row["test_acc"] = metrics.get("test", {}).get("acc")
+            for split in SPLITS:
+                for name, value in (metrics.get(split) or {}).items():
+                    row[f"{split}_{name}"] = value
             row["steps"] = metrics.get("steps")
             row["params"] = metrics.get("parameters")
             row["train_s"] = metrics.get("train_time_s")
@@ -59,16 +61,36 @@ def collect(sweep_dir: str | Path) -> list[dict[str, Any]]:
     return sorted(rows, key=rank)
 
 
+def metric_columns(rows: list[dict[str, Any]], short: bool = False) -> list[str]:
+    """`split_metric` columns of the metrics the rows hold, in `METRICS` order.
+
+    `short`: only the splits that each metric's catalogue entry shows in the printed table.
+    """
+    keys = {key for row in rows for key in row if key not in RUN_COLUMNS}
+    held = {key.split("_", 1)[1] for key in keys if key.split("_", 1)[0] in SPLITS}
+    columns = []
+    for name in metric_names([dict.fromkeys(held)]):
+        splits = METRICS[name].report_splits if name in METRICS else ()
+        if not short:
+            splits = SPLITS
+        columns += [f"{split}_{name}" for split in splits if f"{split}_{name}" in keys]
+    return columns
+
+
+def columns_of(rows: list[dict[str, Any]], short: bool = False) -> list[str]:
+    """The report's columns: the job, its metrics, then its cost."""
+    return [*JOB_COLUMNS, *metric_columns(rows, short), *RUN_COLUMNS]
+
+
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table of `collect`'s rows."""
+    """A plain-text table of `collect`'s rows (the metrics `METRICS` marks for it)."""
 
-    def cell(value: Any) -> str:
-        if value is None:
-            return "-"
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
+    def cell(column: str, value: Any) -> str:
+        return format_metric(column.split("_", 1)[-1], value)
 
-    table = [COLUMNS] + [tuple(cell(row.get(c)) for c in COLUMNS) for row in rows]
-    widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(COLUMNS))]
+    columns = columns_of(rows, short=True)
+    table = [tuple(columns)] + [tuple(cell(c, row.get(c)) for c in columns) for row in rows]
+    widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(columns))]
     return "\n".join(
         "  ".join(text[:60].ljust(width) for text, width in zip(r, widths, strict=True)).rstrip()
         for r in table
@@ -81,7 +103,7 @@ def write_report(sweep_dir: str | Path) -> tuple[str, Path]:
     rows = collect(sweep_dir)
     path = sweep_dir / "report.csv"
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=columns_of(rows), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     return format_rows(rows), path
@@ -89,23 +111,20 @@ def write_report(sweep_dir: str | Path) -> tuple[str, Path]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console script `charlm-report SWEEP_DIR`."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0] in ("-h", "--help"):
-        print(
-            "usage: charlm-report SWEEP_DIR   (a multirun directory, e.g. logs/train/multiruns/...)"
-        )
-        sys.exit(0 if args and args[0] in ("-h", "--help") else 2)
-    sweep_dir = Path(args[0])
+    parser = argparse.ArgumentParser(
+        prog="charlm-report",
+        description="Rank the runs of a multirun by validation loss; write report.csv beside them.",
+    )
+    parser.add_argument(
+        "sweep_dir", type=Path, help="a multirun directory, e.g. logs/train/multiruns/<date>"
+    )
+    args = parser.parse_args(argv)
+    sweep_dir = args.sweep_dir
     if not sweep_dir.is_dir():
-        print(f"charlm-report: error: {sweep_dir} is not a directory", file=sys.stderr)
-        sys.exit(2)
+        parser.error(f"{sweep_dir} is not a directory")
     table, path = write_report(sweep_dir)
     if not table.count("\n"):
-        print(
-            f"charlm-report: error: no runs (*/.hydra/overrides.yaml) under {sweep_dir}",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+        parser.error(f"no runs (*/.hydra/overrides.yaml) under {sweep_dir}")
     print(table)
     print(f"written to {path}")
 

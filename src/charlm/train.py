@@ -7,6 +7,9 @@ import logging
 import math
 import sys
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +23,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from charlm.config import config_dir, register_resolvers
+from charlm.data.protocol import LanguageData, TaskData, missing_members
 from charlm.errors import CharlmError, ConfigError, config_section, report_errors
 from charlm.lit.base import NonFiniteLossError
-from charlm.lit.callbacks import model_checkpoint
+from charlm.lit.run_control import model_checkpoint
 from charlm.lit.schedule import UpdateSchedule
+from charlm.models.base import CharLM
 from charlm.models.registry import net_class
 from charlm.validate import validate_config
 
@@ -60,6 +65,20 @@ def set_data_contract(cfg: DictConfig) -> None:
             cfg.data.contract = getattr(net_cls, "data_contract", "windows")
 
 
+def check_data(datamodule: Any, cfg: DictConfig) -> None:
+    """Refuse a DataModule that lacks what the model's task needs, naming what to add."""
+    is_lm = issubclass(net_class(str(cfg.model.net.get("_target_", ""))), CharLM)
+    protocol = LanguageData if is_lm else TaskData
+    missing = missing_members(datamodule, protocol)
+    if missing:
+        raise ConfigError(
+            f"data._target_={cfg.data.get('_target_')}: {type(datamodule).__name__} lacks "
+            f"{', '.join(missing)}; a DataModule for this model is a charlm.data."
+            f"{protocol.__name__} (subclass charlm.data.StepDataModule for most of it)",
+            key="data._target_",
+        )
+
+
 def check_fits(net: torch.nn.Module, datamodule: Any) -> None:
     """Refuse a sequence model too short for the longest word of its data."""
     longest = getattr(datamodule, "longest_example", None)
@@ -78,6 +97,18 @@ def _full_key(message: str) -> str:
         if line.startswith("full_key: "):
             return line.removeprefix("full_key: ").strip()
     return ""
+
+
+@contextmanager
+def chunk_length_warning_silenced() -> Iterator[None]:
+    """Silence Lightning's warning about an IterableDataset with a length, for this run only.
+
+    RandomBatches has a length (the progress bar's total) and never runs in worker processes,
+    so the warning does not apply; the filter is undone after the run, leaving the user's own.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
+        yield
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:
@@ -113,6 +144,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
 
     set_data_contract(cfg)
     datamodule = build(cfg.data)
+    check_data(datamodule, cfg)
     datamodule.prepare_data()
     datamodule.setup()
     with open_dict(cfg):
@@ -156,11 +188,13 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     )
 
     if cfg.get("lr_find") and cfg.lr_find.get("enabled"):
-        return find_lr(cfg.lr_find, trainer, task, datamodule, output_dir)
+        with chunk_length_warning_silenced():
+            return find_lr(cfg.lr_find, trainer, task, datamodule, output_dir)
 
     started = time.perf_counter()
     try:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        with chunk_length_warning_silenced():
+            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except NonFiniteLossError as err:
         saved = sorted((output_dir / "checkpoints").glob("*.ckpt"))
         kept = ", ".join(str(p) for p in saved) or "none yet (it failed before the first one)"
@@ -246,7 +280,7 @@ def find_lr(
     """
     from lightning.pytorch.tuner import Tuner
 
-    from charlm.lit.callbacks import tensorboard_writer
+    from charlm.lit.loggers import tensorboard_writer
 
     datamodule.steps_per_batch = 1
     finder = Tuner(trainer).lr_find(

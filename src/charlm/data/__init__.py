@@ -1,25 +1,58 @@
-"""Data layer: vocabulary, word lists, context windows and DataModules."""
+"""Data layer: vocabulary, word lists, context windows and padded sequences (plain torch), and
+the DataModules that serve them to Lightning (loaded on first use, with Lightning)."""
 
-from charlm.data.batches import Chunk, RandomBatches, StepDataModule, TensorSlices
-from charlm.data.corpus import CorpusError, load_words, split_words
-from charlm.data.datamodule import CharWindowDataModule
-from charlm.data.tables import FizzBuzzDataModule, TableDataModule
-from charlm.data.vocab import BOUNDARY, Vocabulary, VocabularyError
-from charlm.data.windows import context_windows
+from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from charlm._lazy import lazy_attributes
+
+_HOMES = {
+    "Chunk": "charlm.data.batches",
+    "RandomBatches": "charlm.data.batches",
+    "StepDataModule": "charlm.data.batches",
+    "TensorSlices": "charlm.data.batches",
+    "CorpusError": "charlm.data.corpus",
+    "load_words": "charlm.data.corpus",
+    "split_words": "charlm.data.corpus",
+    "CharWindowDataModule": "charlm.data.datamodule",
+    "TaskData": "charlm.data.protocol",
+    "LanguageData": "charlm.data.protocol",
+    "word_sequences": "charlm.data.sequences",
+    "FizzBuzzDataModule": "charlm.data.tables",
+    "TableDataModule": "charlm.data.tables",
+    "BOUNDARY": "charlm.data.vocab",
+    "Vocabulary": "charlm.data.vocab",
+    "VocabularyError": "charlm.data.vocab",
+    "context_windows": "charlm.data.windows",
+}
 __all__ = [
     "BOUNDARY",
     "CharWindowDataModule",
     "Chunk",
     "CorpusError",
     "FizzBuzzDataModule",
+    "LanguageData",
     "RandomBatches",
     "StepDataModule",
     "TableDataModule",
+    "TaskData",
     "TensorSlices",
     "Vocabulary",
     "VocabularyError",
     "context_windows",
     "load_words",
     "split_words",
+    "word_sequences",
 ]
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES)
+
+if TYPE_CHECKING:
+    from charlm.data.batches import Chunk, RandomBatches, StepDataModule, TensorSlices
+    from charlm.data.corpus import CorpusError, load_words, split_words
+    from charlm.data.datamodule import CharWindowDataModule
+    from charlm.data.protocol import LanguageData, TaskData
+    from charlm.data.sequences import word_sequences
+    from charlm.data.tables import FizzBuzzDataModule, TableDataModule
+    from charlm.data.vocab import BOUNDARY, Vocabulary, VocabularyError
+    from charlm.data.windows import context_windows

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -15,9 +14,6 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from charlm.errors import CharlmError, check_positive_ints
 
 SPLITS = ("train", "val", "test")
-
-# RandomBatches reports its length for the progress bar and never runs in worker processes.
-warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
 
 
 class Chunk(NamedTuple):

@@ -1,16 +1,16 @@
-"""LightningModules and callbacks that train the `charlm.models` networks."""
+"""LightningModules that train the `charlm.models` networks, and their callbacks.
+
+`base` (the update loop), `lm` and `classifier` (the tasks), `schedule` (intervals in updates),
+`lm_visuals` and `classifier_visuals` (TensorBoard figures and text), `run_control` (stopping
+and resuming), `loggers`.
+"""
 
 from charlm.lit.base import NonFiniteLossError, StepTask
-from charlm.lit.callbacks import (
-    DecisionBoundary,
-    EmbeddingPlot,
-    FizzBuzzReport,
-    GracefulStop,
-    ResumableCheckpoint,
-    SampleWords,
-)
 from charlm.lit.classifier import ClassifierTask
+from charlm.lit.classifier_visuals import DecisionBoundary, FizzBuzzReport
 from charlm.lit.lm import LanguageModelTask
+from charlm.lit.lm_visuals import EmbeddingPlot, SampleWords
+from charlm.lit.run_control import GracefulStop, ResumableCheckpoint
 
 __all__ = [
     "ClassifierTask",

@@ -7,10 +7,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanMetric
-from torchmetrics.classification import MulticlassAccuracy
 
 from charlm.lit.base import OptimizerFactory, SchedulerFactory, StepTask
+from charlm.metrics import ClassifierMetrics
 from charlm.models.classifiers import Classifier
 
 
@@ -32,15 +31,7 @@ class ClassifierTask(StepTask):
         super().__init__(net, optimizer, scheduler, weight_decay_on)
         self.num_classes = num_classes
         self.metrics = torch.nn.ModuleDict(
-            {
-                stage: torch.nn.ModuleDict(
-                    {
-                        "loss": MeanMetric(),
-                        "acc": MulticlassAccuracy(num_classes=num_classes, average="micro"),
-                    }
-                )
-                for stage in ("fit", "val", "test")
-            }
+            {stage: ClassifierMetrics(num_classes) for stage in ("fit", "val", "test")}
         )
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -59,14 +50,11 @@ class ClassifierTask(StepTask):
     def _eval_step(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         x, y = batch
         logits = self.net(x)
-        metrics = self.metrics[stage]
-        metrics["loss"].update(self.loss(logits, y), weight=len(y))
-        metrics["acc"].update(self.net.predict(x).labels, y)
+        self.metrics[stage].update(self.loss(logits, y), self.net.predict(x).labels, y)
 
     def _eval_values(self, stage: str) -> dict[str, float]:
-        values = {name: float(m.compute()) for name, m in self.metrics[stage].items()}
-        for m in self.metrics[stage].values():
-            m.reset()
+        values = self.metrics[stage].compute()
+        self.metrics[stage].reset()
         return values
 
     @torch.no_grad()

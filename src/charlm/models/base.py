@@ -19,7 +19,10 @@ from charlm.errors import check_positive_ints
 class CharLM(nn.Module):
     """A model of P(next character | the `context_size` previous tokens).
 
-    Subclasses implement `forward(x) -> logits` for x of shape (batch, context_size). The
+    The base every language model derives from, and what `LanguageModelTask` relies on: a
+    subclass implements `forward(x) -> logits` for x of shape (batch, context_size), takes
+    `vocab_size` and `context_size` (charlm-train fills them from the data) and may override
+    `regularization()`. The rest (scoring, sampling, `examples`) comes from here. The
     vocabulary is attached by whoever knows it (the training task, `load_model`); sampling and
     scoring need it.
 
@@ -39,6 +42,10 @@ class CharLM(nn.Module):
         self.vocab: Vocabulary | None = None
         # The run config of the checkpoint the model was loaded from (charlm.load_model).
         self.config: dict = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Next-character logits: (batch, context_size) token ids -> (batch, vocab_size)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x) -> logits")
 
     def regularization(self) -> torch.Tensor | None:
         """Extra term added to the training loss, or None (the default) for none."""

@@ -24,8 +24,15 @@ class Prediction(NamedTuple):
 class Classifier(nn.Module):
     """A network mapping (batch, in_features) to class logits (batch, num_classes).
 
-    A network with a single output is binary: its logit is P(class 1) through a sigmoid.
+    The base every classifier derives from, and what `ClassifierTask` relies on: a subclass
+    implements `forward` and takes `in_features` and `num_classes` (charlm-train fills them
+    from the data). A network with a single output is binary: its logit is P(class 1) through
+    a sigmoid.
     """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits: (batch, in_features) -> (batch, num_classes), or (batch, 1) if binary."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x) -> logits")
 
     def predict(self, x: torch.Tensor) -> Prediction:
         """Logits, class probabilities and the predicted class of each row."""
