@@ -18,6 +18,13 @@ from charlm.models.base import CharLM
 from charlm.models.ensemble import EnsembleLM
 from charlm.models.registry import build_net, net_class
 
+# The DataModule whose `path` is a plain word list that `checkpoint_words` can split again.
+WORD_LIST_DATA = "charlm.data.CharWindowDataModule"
+
+
+def _reads_word_list(target: str) -> bool:
+    return target in (WORD_LIST_DATA, "charlm.data.datamodule.CharWindowDataModule")
+
 
 class CheckpointError(CharlmError):
     """A checkpoint is missing, unreadable, unsafe, or not a charlm checkpoint."""
@@ -93,6 +100,14 @@ def checkpoint_words(model: CharLM, data_path: str | Path | None = None) -> dict
     path = data_path or data.get("path")
     if not path:
         raise CheckpointError("the checkpoint stores no data path: give data_path=PATH")
+    target = str(data.get("_target_", WORD_LIST_DATA))
+    if not data_path and not _reads_word_list(target):
+        # Reading the words through the run's own DataModule would mean importing whatever
+        # class the checkpoint names; plain word lists only.
+        raise CheckpointError(
+            f"the run read its words with {target}, not from a plain word list: give "
+            "data_path=A_WORD_LIST (one word per line, the same words) to tag or evaluate them"
+        )
     words = load_words(path)
     model.vocab.check_words(words, f"word list {path}")
     parts = split_words(words, data.get("split", (0.8, 0.1, 0.1)), data.get("split_seed", 42))

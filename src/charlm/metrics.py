@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from charlm.data.sequences import PAD_TARGET
@@ -65,13 +65,19 @@ def format_metric(name: str, value: Any) -> str:
     return format(int(value) if info.fmt == "d" else value, info.fmt)
 
 
+def prediction_metrics(vocab_size: int) -> dict[str, Metric]:
+    """The metrics of a language model's predictions, besides its loss: each is updated with
+    (logits, targets) of the predicted characters and named as in `METRICS`."""
+    return {"acc": MulticlassAccuracy(num_classes=vocab_size, average="micro")}
+
+
 class LMMetrics(torch.nn.Module):
     """Running loss, ppl, bpc and acc of a language model (torchmetrics, synced across processes)."""
 
     def __init__(self, vocab_size: int) -> None:
         super().__init__()
-        self.nll = MeanMetric()
-        self.acc = MulticlassAccuracy(num_classes=vocab_size, average="micro")
+        self.nll = MeanMetric()  # loss, ppl and bpc all derive from it
+        self.predictions = MetricCollection(prediction_metrics(vocab_size))
 
     def update(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
         """Logits (..., vocab) and targets (...): windows or padded sequences alike.
@@ -84,7 +90,7 @@ class LMMetrics(torch.nn.Module):
         if not bool(keep.all()):
             logits, targets = logits[keep], targets[keep]
         self.nll.update(F.cross_entropy(logits, targets, reduction="none"))
-        self.acc.update(logits, targets)
+        self.predictions.update(logits, targets)
 
     def compute(self) -> dict[str, float]:
         nll = float(self.nll.compute())
@@ -92,12 +98,12 @@ class LMMetrics(torch.nn.Module):
             "loss": nll,
             "ppl": math.exp(nll) if nll < 700 else math.inf,
             "bpc": nll / math.log(2),
-            "acc": float(self.acc.compute()),
+            **{name: float(value) for name, value in self.predictions.compute().items()},
         }
 
     def reset(self) -> None:
         self.nll.reset()
-        self.acc.reset()
+        self.predictions.reset()
 
 
 class ClassifierMetrics(torch.nn.Module):

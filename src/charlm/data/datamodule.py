@@ -83,7 +83,7 @@ class CharWindowDataModule(StepDataModule):
         """Read, split and window the corpus once; later calls are free."""
         if self.vocab is not None:
             return
-        words = load_words(self.path)
+        words = self.read_words()
         self.vocab = Vocabulary.from_words(words, boundary=self.boundary)
         parts = split_words(words, self.split, self.split_seed)
         for name, part in zip(SPLITS, parts, strict=True):
@@ -94,6 +94,10 @@ class CharWindowDataModule(StepDataModule):
                 self.splits[name] = word_sequences(part, self.vocab)
                 # Each minibatch of words is cut to its longest one.
                 self.lengths[name] = torch.tensor([len(w) + 1 for w in part])
+
+    def read_words(self) -> list[str]:
+        """The words to split, from `path` (one per line). Override for words kept otherwise."""
+        return load_words(self.path)
 
     def predict_dataloader(self) -> DataLoader:
         """The test split's words (every word when there is no test split), in batches."""
