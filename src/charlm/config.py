@@ -1,12 +1,18 @@
-"""Where the Hydra config tree lives, in a source checkout and in an installed wheel."""
+"""The Hydra side of charlm: where the config tree lives (checkout or wheel), its resolvers, and
+building objects from it with errors that name the config key."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
-from omegaconf import OmegaConf
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from charlm.errors import CharlmError, ConfigError
 
 _RUN_ID = uuid.uuid4().hex[:6]
 
@@ -41,3 +47,39 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("run_id", lambda: _RUN_ID, use_cache=True)
     if not OmegaConf.has_resolver("scale"):
         OmegaConf.register_new_resolver("scale", lambda n, f: int(int(n) * float(f)))
+
+
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, letting a charlm error about bad input through unwrapped.
+
+    A constructor names a bad value by its own argument (`emb_size=0: ...`); Hydra knows
+    where that constructor's config sits (`model.net`), and the message is given that path.
+    """
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, ConfigError) and "." not in cause.key:
+            path = _full_key(str(err)) or node._get_full_key(None)
+            if path:
+                raise ConfigError(f"{path}.{cause}", key=f"{path}.{cause.key}") from None
+        if isinstance(cause, CharlmError):
+            raise cause from None
+        if isinstance(cause, ValueError):
+            raise CharlmError(str(cause)) from None
+        raise
+
+
+def _full_key(message: str) -> str:
+    """The `full_key: model.net` line Hydra adds to an instantiation error, or ''."""
+    for line in reversed(message.splitlines()):
+        if line.startswith("full_key: "):
+            return line.removeprefix("full_key: ").strip()
+    return ""
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a config group such as `callbacks` or `logger`."""
+    if not group:
+        return []
+    return [build(item) for item in group.values() if item and "_target_" in item]

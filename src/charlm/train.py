@@ -17,14 +17,12 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from charlm.config import config_dir, register_resolvers
+from charlm.config import build, config_dir, instantiate_group, register_resolvers
 from charlm.data.protocol import LanguageData, TaskData, missing_members
-from charlm.errors import CharlmError, ConfigError, config_section, report_errors
+from charlm.errors import ConfigError, config_section, report_errors
 from charlm.lit.base import NonFiniteLossError
 from charlm.lit.run_control import model_checkpoint
 from charlm.lit.schedule import UpdateSchedule
@@ -34,27 +32,6 @@ from charlm.validate import validate_config
 
 log = logging.getLogger(__name__)
 register_resolvers()
-
-
-def build(node: DictConfig, **kwargs: Any) -> Any:
-    """`hydra.utils.instantiate`, letting a charlm error about bad input through unwrapped.
-
-    A constructor names a bad value by its own argument (`emb_size=0: ...`); Hydra knows
-    where that constructor's config sits (`model.net`), and the message is given that path.
-    """
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as err:
-        cause = err.__cause__
-        if isinstance(cause, ConfigError) and "." not in cause.key:
-            path = _full_key(str(err)) or node._get_full_key(None)
-            if path:
-                raise ConfigError(f"{path}.{cause}", key=f"{path}.{cause.key}") from None
-        if isinstance(cause, CharlmError):
-            raise cause from None
-        if isinstance(cause, ValueError):
-            raise CharlmError(str(cause)) from None
-        raise
 
 
 def set_data_contract(cfg: DictConfig) -> None:
@@ -91,14 +68,6 @@ def check_fits(net: torch.nn.Module, datamodule: Any) -> None:
         )
 
 
-def _full_key(message: str) -> str:
-    """The `full_key: model.net` line Hydra adds to an instantiation error, or ''."""
-    for line in reversed(message.splitlines()):
-        if line.startswith("full_key: "):
-            return line.removeprefix("full_key: ").strip()
-    return ""
-
-
 @contextmanager
 def chunk_length_warning_silenced() -> Iterator[None]:
     """Silence Lightning's warning about an IterableDataset with a length, for this run only.
@@ -109,13 +78,6 @@ def chunk_length_warning_silenced() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
         yield
-
-
-def instantiate_group(group: DictConfig | None) -> list[Any]:
-    """Instantiate every entry of a config group such as `callbacks` or `logger`."""
-    if not group:
-        return []
-    return [build(item) for item in group.values() if item and "_target_" in item]
 
 
 def check_output_dir(output_dir: Path) -> None:
@@ -189,6 +151,8 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
 
     if cfg.get("lr_find") and cfg.lr_find.get("enabled"):
         with chunk_length_warning_silenced():
+            from charlm.lit.lr_find import find_lr
+
             return find_lr(cfg.lr_find, trainer, task, datamodule, output_dir)
 
     started = time.perf_counter()
@@ -264,64 +228,6 @@ def finite_json(metrics: dict[str, Any]) -> dict[str, Any]:
     if notes:
         cleaned["notes"] = notes
     return cleaned
-
-
-def find_lr(
-    options: DictConfig,
-    trainer: L.Trainer,
-    task: L.LightningModule,
-    datamodule: L.LightningDataModule,
-    output_dir: Path,
-) -> dict[str, Any]:
-    """Lightning's learning-rate finder: loss against an exponentially growing lr.
-
-    Saves the curve as lr_find.png, lr_find.json and a TensorBoard figure, and returns the
-    suggested lr. One update per Lightning batch, so the finder's schedule advances per update.
-    """
-    from lightning.pytorch.tuner import Tuner
-
-    from charlm.lit.loggers import tensorboard_writer
-
-    datamodule.steps_per_batch = 1
-    finder = Tuner(trainer).lr_find(
-        task,
-        datamodule=datamodule,
-        min_lr=options.min_lr,
-        max_lr=options.max_lr,
-        num_training=options.num_training,
-        early_stop_threshold=options.get("early_stop_threshold"),
-        update_attr=False,
-    )
-    if finder is None:
-        raise RuntimeError("the learning-rate finder returned no result")
-    suggestion = finder.suggestion(skip_begin=options.skip_begin)
-    lrs, losses = finder.results["lr"], finder.results["loss"]
-    lowest = min(range(len(losses)), key=lambda i: losses[i])
-    fig = finder.plot(suggest=False)
-    ax = fig.axes[0]
-    if suggestion is not None:
-        ax.plot(
-            suggestion, losses[lrs.index(suggestion)], "o", color="red", label="steepest descent"
-        )
-    ax.plot(lrs[lowest], losses[lowest], "s", color="green", label="lowest loss")
-    ax.legend()
-    fig.savefig(output_dir / "lr_find.png", dpi=100)
-    writer = tensorboard_writer(trainer)
-    if writer is not None:
-        writer.add_figure("lr_find", fig)
-        writer.flush()
-    result = {
-        "suggested_lr": suggestion,
-        "lowest_loss_lr": lrs[lowest],
-        "lr": lrs,
-        "loss": losses,
-    }
-    (output_dir / "lr_find.json").write_text(json.dumps(result, indent=2))
-    print(
-        f"suggested learning rate (steepest descent): {suggestion:.4g}; "
-        f"lowest loss at lr {lrs[lowest]:.4g}; curve: {output_dir / 'lr_find.png'}"
-    )
-    return result
 
 
 def _log_hparams(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, Any]) -> None:

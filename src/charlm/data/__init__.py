@@ -10,7 +10,7 @@ from charlm._lazy import lazy_attributes
 _HOMES = {
     "Chunk": "charlm.data.batches",
     "RandomBatches": "charlm.data.batches",
-    "StepDataModule": "charlm.data.batches",
+    "StepDataModule": "charlm.data.step_datamodule",
     "TensorSlices": "charlm.data.batches",
     "CorpusError": "charlm.data.corpus",
     "load_words": "charlm.data.corpus",
@@ -48,11 +48,12 @@ __all__ = [
 __getattr__, __dir__ = lazy_attributes(__name__, _HOMES)
 
 if TYPE_CHECKING:
-    from charlm.data.batches import Chunk, RandomBatches, StepDataModule, TensorSlices
+    from charlm.data.batches import Chunk, RandomBatches, TensorSlices
     from charlm.data.corpus import CorpusError, load_words, split_words
     from charlm.data.datamodule import CharWindowDataModule
     from charlm.data.protocol import LanguageData, TaskData
     from charlm.data.sequences import word_sequences
+    from charlm.data.step_datamodule import StepDataModule
     from charlm.data.tables import FizzBuzzDataModule, TableDataModule
     from charlm.data.vocab import BOUNDARY, Vocabulary, VocabularyError
     from charlm.data.windows import context_windows

@@ -8,10 +8,11 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from charlm.data.batches import SPLITS, StepDataModule
+from charlm.data.batches import SPLITS
 from charlm.data.corpus import load_words, split_words
 from charlm.data.fetch import CORPUS_NAME, ensure_corpus
 from charlm.data.sequences import word_sequences
+from charlm.data.step_datamodule import StepDataModule
 from charlm.data.vocab import BOUNDARY, Vocabulary
 from charlm.data.windows import context_windows
 from charlm.errors import check_choice, check_positive_ints

@@ -6,7 +6,7 @@ import random
 
 import torch
 
-from charlm.data.batches import StepDataModule
+from charlm.data.step_datamodule import StepDataModule
 from charlm.errors import CharlmError
 
 # Notebook "réseau de neurones pour prédiction de token".

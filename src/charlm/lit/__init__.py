@@ -2,7 +2,7 @@
 
 `base` (the update loop), `lm` and `classifier` (the tasks), `schedule` (intervals in updates),
 `lm_visuals` and `classifier_visuals` (TensorBoard figures and text), `run_control` (stopping
-and resuming), `loggers`.
+and resuming), `lr_find` (the learning-rate finder), `loggers`.
 """
 
 from charlm.lit.base import NonFiniteLossError, StepTask
