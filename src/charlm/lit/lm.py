@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from charlm.data.protocol import LanguageData
 from charlm.data.sequences import PAD_TARGET
 from charlm.lit.base import OptimizerFactory, SchedulerFactory, StepTask
 from charlm.metrics import LMMetrics, evaluate_lm
@@ -30,7 +31,8 @@ class LanguageModelTask(StepTask):
         )
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
+        # The model's vocabulary is the data's (a `charlm.data.LanguageData`) unless it has one.
+        datamodule: LanguageData | None = getattr(self.trainer, "datamodule", None)
         if self.net.vocab is None and datamodule is not None:
             self.net.vocab = datamodule.vocab
 
