@@ -94,3 +94,21 @@ def test_lr_finder_writes_its_curve(make_cfg, tiny_corpus):
         assert png.read(8) == b"\x89PNG\r\n\x1a\n"
     events = EventAccumulator(f"{out}/tensorboard").Reload()
     assert "lr_find" in events.Tags()["images"]
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(trained_run):
+    """`charlm-sample ... | head -1`: the sampler stops without a traceback when head leaves."""
+    ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
+    # Far more output than a pipe holds, so the sampler is still writing when the reader goes.
+    args = [f"ckpt={ckpt}", "n=200000", "batched=true", "novelty=false", "max_len=8"]
+    sampler = subprocess.Popen(
+        [sys.executable, "-m", "charlm.sample", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first = sampler.stdout.readline()
+    sampler.stdout.close()
+    errors = sampler.stderr.read()
+    assert sampler.wait(timeout=120) == 1
+    assert first.strip() and errors == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -17,7 +18,11 @@ class CharlmError(ValueError):
 
 
 def report_errors(program: str) -> Callable[[F], F]:
-    """Turn a `CharlmError` into one line on stderr and exit status 2, instead of a traceback."""
+    """Turn a `CharlmError` into one line on stderr and exit status 2, instead of a traceback.
+
+    Output read by a program that stops early (`charlm-score ... | head`) ends the command
+    quietly, as Unix tools do.
+    """
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -28,6 +33,10 @@ def report_errors(program: str) -> Callable[[F], F]:
                 logging.getLogger(program).debug("error", exc_info=True)
                 print(f"{program}: error: {err}", file=sys.stderr)
                 sys.exit(2)
+            except BrokenPipeError:
+                # Python would report the closed pipe again when flushing stdout at exit.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(1)
 
         return wrapper  # type: ignore[return-value]
 
