@@ -163,3 +163,51 @@ def test_charlm_report_parses_its_arguments_with_argparse(tmp_path):
     assert missing.stderr.strip().splitlines()[-1].endswith("nope is not a directory")
     empty = subprocess.run([*run, str(tmp_path)], capture_output=True, text=True)
     assert empty.returncode == 2 and "no runs" in empty.stderr
+
+
+# Each layer may import its own and those before it, never one after it.
+LAYERS = [
+    ("charlm._lazy", "charlm.errors"),
+    ("charlm.data",),
+    ("charlm.models",),
+    ("charlm.metrics",),
+    ("charlm.checkpoint",),
+    ("charlm.lit", "charlm.config"),
+    ("charlm.train", "charlm.sample", "charlm.evaluate", "charlm.score", "charlm.report",
+     "charlm.validate"),
+]  # fmt: skip
+
+
+def _layer(module: str) -> int:
+    for rank, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return rank
+    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS")
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    import ast
+
+    source = Path(charlm.__file__).parent
+    upward = []
+    for path in sorted(source.rglob("*.py")):
+        parts = path.relative_to(source.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        if module == "charlm":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name.startswith("charlm.") and name not in ("charlm",):
+                    try:
+                        rank = _layer(name)
+                    except AssertionError:
+                        continue  # an attribute of a module, e.g. charlm.data.vocab.Vocabulary
+                    if rank > _layer(module):
+                        upward.append(f"{module} imports {name}")
+    assert upward == []
