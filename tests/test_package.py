@@ -49,6 +49,7 @@ def test_load_model_sample_and_log_prob_run_without_lightning_or_hydra(trained_r
 
 def test_every_public_name_resolves_and_unknown_names_raise():
     for package in (charlm, charlm.data):
+        assert sorted(package.__all__) == sorted(package._HOMES)
         for name in package.__all__:
             assert getattr(package, name) is not None, name
             assert name in dir(package)

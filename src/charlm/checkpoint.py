@@ -18,12 +18,9 @@ from charlm.models.base import CharLM
 from charlm.models.ensemble import EnsembleLM
 from charlm.models.registry import build_net, net_class
 
-# The DataModule whose `path` is a plain word list that `checkpoint_words` can split again.
-WORD_LIST_DATA = "charlm.data.CharWindowDataModule"
-
-
-def _reads_word_list(target: str) -> bool:
-    return target in (WORD_LIST_DATA, "charlm.data.datamodule.CharWindowDataModule")
+# The DataModule, by both its names, whose `path` is a plain word list that
+# `checkpoint_words` can split again.
+WORD_LIST_DATA = ("charlm.data.CharWindowDataModule", "charlm.data.datamodule.CharWindowDataModule")
 
 
 class CheckpointError(CharlmError):
@@ -100,8 +97,8 @@ def checkpoint_words(model: CharLM, data_path: str | Path | None = None) -> dict
     path = data_path or data.get("path")
     if not path:
         raise CheckpointError("the checkpoint stores no data path: give data_path=PATH")
-    target = str(data.get("_target_", WORD_LIST_DATA))
-    if not data_path and not _reads_word_list(target):
+    target = str(data.get("_target_", WORD_LIST_DATA[0]))
+    if not data_path and target not in WORD_LIST_DATA:
         # Reading the words through the run's own DataModule would mean importing whatever
         # class the checkpoint names; plain word lists only.
         raise CheckpointError(

@@ -8,7 +8,7 @@ says how it is formatted and whether charlm-report's short table shows it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,6 @@ class MetricInfo:
 
     meaning: str
     fmt: str = ".4f"
-    higher_is_better: bool = False
     report_splits: tuple[str, ...] = ()
 
 
@@ -41,15 +40,15 @@ METRICS: dict[str, MetricInfo] = {
     "bpc": MetricInfo("bits per character, loss / ln 2"),
     "acc": MetricInfo(
         "share of predictions whose most likely character (or class) is the right one",
-        higher_is_better=True,
         report_splits=("test",),
     ),
     "windows": MetricInfo("number of predictions scored", fmt="d"),
 }
 
 
-def metric_names(results: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The metrics present in any of `results`: the catalogue's order, then others by name."""
+def metric_names(results: Iterable[Iterable[str]]) -> list[str]:
+    """The metric names in any of `results` (dicts of metrics, or sets of names): the
+    catalogue's order, then others by name."""
     present = {name for metrics in results for name in metrics}
     known = [name for name in METRICS if name in present]
     return known + sorted(present - set(METRICS))

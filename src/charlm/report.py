@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
+from charlm.data.batches import SPLITS
 from charlm.metrics import METRICS, format_metric, metric_names
 
-SPLITS = ("train", "val", "test")
 # Around the metrics: which run a row is, and what it cost.
 JOB_COLUMNS = ("job", "status", "overrides")
 RUN_COLUMNS = ("steps", "params", "train_s")
@@ -69,10 +69,9 @@ def metric_columns(rows: list[dict[str, Any]], short: bool = False) -> list[str]
     keys = {key for row in rows for key in row if key not in RUN_COLUMNS}
     held = {key.split("_", 1)[1] for key in keys if key.split("_", 1)[0] in SPLITS}
     columns = []
-    for name in metric_names([dict.fromkeys(held)]):
-        splits = METRICS[name].report_splits if name in METRICS else ()
-        if not short:
-            splits = SPLITS
+    for name in metric_names([held]):
+        info = METRICS.get(name)
+        splits = (info.report_splits if info else ()) if short else SPLITS
         columns += [f"{split}_{name}" for split in splits if f"{split}_{name}" in keys]
     return columns
 

@@ -66,11 +66,11 @@ class LanguageData(TaskData, Protocol):
 def missing_members(obj: Any, protocol: type) -> list[str]:
     """The members of `protocol` that `obj` lacks, for an error that names them."""
     # isinstance() against a Protocol says only yes or no; a user needs to know what to add.
-    names = sorted(
+    names = {
         name
         for base in protocol.__mro__
         if base not in (object, Protocol) and getattr(base, "_is_protocol", False)
         for name in (*vars(base), *getattr(base, "__annotations__", {}))
         if not name.startswith("_")
-    )
-    return [name for name in dict.fromkeys(names) if not hasattr(obj, name)]
+    }
+    return sorted(name for name in names if not hasattr(obj, name))
