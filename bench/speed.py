@@ -3,9 +3,11 @@
 Runs, in one go and on the same machine, each in its own process:
   plain    a faithful re-implementation of the notebook's loop (experiment=bengio2003's recipe)
   charlm   charlm-train experiment=bengio2003
+  diag     charlm-train experiment=bengio2003 diagnostics=on (the cost of watching the network)
   fast     charlm-train experiment=mlp_fast, timed to the first val/loss <= 1.91
-and prints steps per second, wall time, final test NLL, and their ratios. The plain loop and
-charlm take turns (`--repeat` times each) and the fastest run of each is compared.
+and prints steps per second, wall time, final test NLL, and their ratios. The plain loop,
+charlm and charlm with diagnostics take turns (`--repeat` times each) and the fastest run of
+each is compared. `--diagnostics-only` runs the last two alone.
 
 Memory: two shorter runs of the same two recipes (`--memory-steps`, validating after every
 chunk) under torch.profiler's allocation tracking give the peak of live tensor bytes during
@@ -248,6 +250,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--memory-steps", type=int, default=5_000)
+    parser.add_argument("--diagnostics-only", action="store_true")
     parser.add_argument("--child", choices=["plain", "charlm", "plain-memory", "charlm-memory"])
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
@@ -266,12 +269,30 @@ def main() -> None:
     recipe = ["experiment=bengio2003", f"model.scheduler.milestones=[{half}]"]
     # Alternate the two and keep each one's fastest run: other work on the machine slows
     # whichever run it overlaps, and the fastest run is the least disturbed.
-    plains, ourss = [], []
+    plains, ourss, diags = [], [], []
     for _ in range(args.repeat):
-        plains.append(run_child("plain", args))
+        if not args.diagnostics_only:
+            plains.append(run_child("plain", args))
         ourss.append(run_child("charlm", args, [*recipe, f"trainer.max_steps={args.steps}"]))
-    plain = max(plains, key=lambda r: r["steps_per_s"])
+        diags.append(
+            run_child(
+                "charlm", args, [*recipe, f"trainer.max_steps={args.steps}", "diagnostics=on"]
+            )
+        )
     ours = max(ourss, key=lambda r: r["steps_per_s"])
+    diag = max(diags, key=lambda r: r["steps_per_s"])
+    for name, runs in (("diagnostics off", ourss), ("diagnostics=on", diags)):
+        print(
+            f"  charlm bengio2003, {name} steps/s: "
+            + ", ".join(f"{r['steps_per_s']:.0f}" for r in runs)
+        )
+    print(
+        f"speed ratio diagnostics on / off (steps/s):   {diag['steps_per_s'] / ours['steps_per_s']:.2f}"
+        f" (test NLL {diag['test_nll']:.4f} on, {ours['test_nll']:.4f} off)"
+    )
+    if args.diagnostics_only:
+        return
+    plain = max(plains, key=lambda r: r["steps_per_s"])
     fast = run_child("charlm", args, ["experiment=mlp_fast"])
     memory_run = [f"trainer.max_steps={args.memory_steps}", "trainer.val_check_interval=1000"]
     plain_memory = run_child("plain-memory", args, steps=args.memory_steps)

@@ -14,7 +14,7 @@ CONF = config_dir()
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 GROUP_OPTIONS = [
     (group, p.stem)
-    for group in ("data", "model", "trainer", "logger", "callbacks")
+    for group in ("data", "model", "trainer", "logger", "callbacks", "diagnostics")
     for p in sorted((CONF / group).glob("*.yaml"))
 ]
 

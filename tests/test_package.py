@@ -171,11 +171,11 @@ LAYERS = [
     ("charlm._lazy", "charlm.errors"),
     ("charlm.data",),
     ("charlm.models",),
-    ("charlm.metrics",),
+    ("charlm.metrics", "charlm.diagnostics"),
     ("charlm.checkpoint",),
     ("charlm.lit", "charlm.config"),
     ("charlm.train", "charlm.sample", "charlm.evaluate", "charlm.score", "charlm.report",
-     "charlm.validate"),
+     "charlm.validate", "charlm.inspector"),
 ]  # fmt: skip
 
 

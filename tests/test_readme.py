@@ -28,7 +28,7 @@ SCRIPTS = re.findall(
 # The config each command composes.
 COMMAND_CONFIGS = {
     "charlm-train": "train", "charlm-sample": "sample", "charlm-eval": "eval",
-    "charlm-score": "score",
+    "charlm-score": "score", "charlm-inspect": "inspect",
 }  # fmt: skip
 
 

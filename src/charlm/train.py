@@ -194,6 +194,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     }
     metrics.update(
         steps=steps,
+        first_loss=task.first_loss,
         weights="best" if best else "last",
         weights_step=scored_step,
         parameters=sum(p.numel() for p in task.net.parameters()),

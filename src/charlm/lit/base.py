@@ -118,6 +118,14 @@ class StepTask(L.LightningModule):
         self._first_loss: float | None = None
         self._warned_divergence = False
         self._through_lightning = True
+        # Something that watches some updates (charlm.lit.Diagnostics): `due(step)`, then
+        # `before(step)` ahead of that update's forward and `after(step, loss)` after its step.
+        self.update_probe: Any = None
+
+    @property
+    def first_loss(self) -> float | None:
+        """The reported loss of this process's first update (None before it)."""
+        return self._first_loss
 
     def objective(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss to minimise, loss to report) of one minibatch."""
@@ -275,8 +283,12 @@ class StepTask(L.LightningModule):
         # The loop runs hundreds of thousands of times: look everything up once.
         update, objective, minibatch = self._update_function(), self.objective, batch.minibatch
         log_every, since_log = self.schedule.log_every, self._since_log
+        probe = self.update_probe
         total = 0.0
         for i in range(updates):
+            probing = probe is not None and probe.due(first + i + 1)
+            if probing:
+                probe.before(first + i + 1)
             x, y = minibatch(i)
             loss, report = objective(x, y)
             value = report.item()
@@ -287,6 +299,8 @@ class StepTask(L.LightningModule):
                     "lower the learning rate (model.optimizer.lr) or check the data"
                 )
             update(loss)
+            if probing:
+                probe.after(first + i + 1, value)
             if self._first_loss is None:
                 self._first_loss = value
             total += value

@@ -9,9 +9,12 @@ from torch import nn
 
 from charlm.errors import check_choice, check_dropout, check_positive_ints
 from charlm.models.base import CharLM
+from charlm.models.init import INITS, redraw_standard_normal, scale_initialisation
 from charlm.models.layers import Dropout
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+# PyTorch's own scaled initialisation, or one of the course's (charlm.models.init).
+FEEDFORWARD_INITS = ("pytorch", *INITS)
 NORMS = {"none": None, "layer": nn.LayerNorm, "batch": nn.BatchNorm1d}
 
 
@@ -19,8 +22,10 @@ class FeedForwardLM(CharLM):
     """logits = W_out(... act(norm(drop(concat(C[x])) @ W1 + b1)) ...) over a fixed window.
 
     Still Bengio et al. (2003): an embedding table and a feed-forward network over the previous
-    `context_size` characters; depth, width, normalisation and dropout are free, and the
-    layers use PyTorch's scaled initialisation rather than the notebook's standard normal.
+    `context_size` characters; depth, width, normalisation and dropout are free. The layers
+    use PyTorch's scaled initialisation (`init="pytorch"`) or one of the course's lesson
+    (`charlm.models.init`): five tanh layers of 100 with `init="kaiming"` is its deep network.
+    A layer followed by BatchNorm has no bias (BN's shift replaces it).
     """
 
     def __init__(
@@ -33,6 +38,7 @@ class FeedForwardLM(CharLM):
         norm: str = "layer",
         dropout: float = 0.0,
         emb_dropout: float = 0.0,
+        init: str = "pytorch",
     ) -> None:
         super().__init__(vocab_size, context_size)
         check_positive_ints(emb_size=emb_size)
@@ -41,15 +47,19 @@ class FeedForwardLM(CharLM):
         check_choice("activation", activation, ACTIVATIONS)
         check_choice("norm", norm, NORMS)
         check_dropout(dropout=dropout, emb_dropout=emb_dropout)
+        check_choice("init", init, FEEDFORWARD_INITS)
+        self.init = init
         self.emb_size = emb_size
         self.C = nn.Embedding(vocab_size, emb_size)
         # Dropout on the window's concatenated embeddings: the network learns not to lean on
         # any single previous character.
         self.emb_dropout = Dropout(emb_dropout) if emb_dropout > 0 else nn.Identity()
         layers: list[nn.Module] = []
+        linears: list[nn.Linear] = []
         width = context_size * emb_size
         for size in hidden_sizes:
-            layers.append(nn.Linear(width, size))
+            linears.append(nn.Linear(width, size, bias=norm != "batch"))
+            layers.append(linears[-1])
             if NORMS[norm] is not None:
                 layers.append(NORMS[norm](size))
             layers.append(ACTIVATIONS[activation]())
@@ -58,6 +68,17 @@ class FeedForwardLM(CharLM):
             width = size
         self.hidden = nn.Sequential(*layers)
         self.output = nn.Linear(width, vocab_size)
+        if init != "pytorch":
+            drawn = [self.C.weight]
+            for lin in (*linears, self.output):
+                drawn += [lin.weight] if lin.bias is None else [lin.weight, lin.bias]
+            redraw_standard_normal(drawn, None)
+            scale_initialisation(
+                init,
+                [(lin.weight, lin.bias, lin.in_features) for lin in linears],
+                (self.output.weight, self.output.bias),
+                activation,
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         emb = self.C(x)  # (batch, context) -> (batch, context, emb)
