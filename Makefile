@@ -7,7 +7,7 @@ CORPUS := data/civil_mots.txt
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train test lint format tensorboard bench bench-scale clean
+.PHONY: help install data train test lint format tensorboard bench bench-scale redteam clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install charlm with its dev tools
 
-data: install ## data/civil_mots.txt: kept if there, else copied from $(SHARED_DATA), else downloaded; SHA-256 checked
+data: install ## data/civil_mots.txt: kept if there, else copied from ../shared/data (SHARED_DATA), else downloaded; SHA-256 checked
 	@$(BIN)/charlm-data --dest $(CORPUS) --shared $(SHARED_DATA)
 
 train: install data ## Train the notebook's MLP (experiment=bengio2003); or ARGS='experiment=bigram ...'
@@ -47,6 +47,9 @@ bench: install data ## Speed benchmark: the notebook's loop vs charlm, and mlp_f
 
 bench-scale: install data ## Scale benchmark: civil_mots.txt against a 346k-word list (apt-get install wfrench)
 	$(BIN)/python bench/scale.py $(ARGS)
+
+redteam: install ## Bad input to every command: exit 0 or one-line errors, no traceback, nothing overwritten (about 3 minutes)
+	$(BIN)/python bench/redteam.py $(ARGS)
 
 clean: ## Remove caches and build files (never logs/, checkpoints or data/)
 	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info

@@ -42,7 +42,7 @@ def test_without_a_copy_or_network_make_data_fails_in_one_line_and_leaves_nothin
     assert out.returncode != 0
     # One line of ours; make adds its own "make: *** [data] Error 1" (make[1] when nested).
     (line,) = [line for line in out.stderr.splitlines() if not re.match(r"make(\[\d+\])?: ", line)]
-    assert line.startswith("make data: error: civil_mots.txt could not be downloaded")
+    assert line.startswith("charlm-data: error: civil_mots.txt could not be downloaded")
     assert NO_NETWORK in line and str(dest) in line
     assert not dest.exists()
     assert list(dest.parent.iterdir()) == []
@@ -54,7 +54,7 @@ def test_a_corrupted_download_is_refused_and_not_kept(tmp_path):
     bad.write_text("abc\ndef\n", encoding="utf-8")
     dest = tmp_path / "data" / "civil_mots.txt"
     out = _fetch(dest, tmp_path / "none", bad.as_uri())
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "does not match the SHA-256" in out.stderr
     assert list(dest.parent.iterdir()) == []
 
@@ -62,7 +62,9 @@ def test_a_corrupted_download_is_refused_and_not_kept(tmp_path):
 def test_a_changed_local_copy_is_reported_not_replaced(tmp_path):
     dest = tmp_path / "civil_mots.txt"
     dest.write_text("edited\n", encoding="utf-8")
-    with pytest.raises(CorpusError, match="does not match its SHA-256.*delete it"):
+    with pytest.raises(
+        CorpusError, match="does not match the SHA-256 of civil_mots.txt.*Delete it"
+    ):
         ensure_corpus(dest, url=NO_NETWORK)
     assert dest.read_text(encoding="utf-8") == "edited\n"
 
@@ -82,12 +84,19 @@ def test_a_good_download_or_copy_is_checked_and_placed(corpus, tmp_path):
     assert ensure_corpus(copied, url=NO_NETWORK) == "present"
 
 
-def test_the_datamodule_fetches_the_corpus_itself(tmp_path, monkeypatch):
-    # Code that uses the DataModule without the Makefile gets the same fetch and check.
-    calls = []
-    monkeypatch.setattr(
-        "charlm.data.datamodule.ensure_corpus", lambda path: calls.append(Path(path))
-    )
-    CharWindowDataModule(tmp_path / "civil_mots.txt").prepare_data()
-    CharWindowDataModule(tmp_path / "my_words.txt").prepare_data()
-    assert calls == [tmp_path / "civil_mots.txt"]
+def test_the_datamodule_checks_the_corpus_and_never_downloads(tmp_path):
+    # A changed civil_mots.txt is refused before training; a missing one is named by setup
+    # with the command that fetches it, and nothing is downloaded behind the user's back.
+    changed = tmp_path / "civil_mots.txt"
+    changed.write_text("pas\nle\nbon\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="does not match the SHA-256 of civil_mots.txt"):
+        CharWindowDataModule(changed).prepare_data()
+    assert changed.read_text(encoding="utf-8") == "pas\nle\nbon\n"
+    missing = CharWindowDataModule(tmp_path / "none" / "civil_mots.txt")
+    missing.prepare_data()
+    with pytest.raises(CorpusError, match="make data"):
+        missing.setup()
+    assert not (tmp_path / "none").exists()
+    mine = tmp_path / "my_words.txt"
+    mine.write_text("pas\nle\nbon\n", encoding="utf-8")
+    CharWindowDataModule(mine).prepare_data()  # a user's own list is never checked

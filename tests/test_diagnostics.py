@@ -36,7 +36,8 @@ def _first_loss(net: nn.Module, seed: int = 0) -> float:
     x = torch.randint(0, V, (32, 3), generator=g)
     y = torch.randint(0, V, (32,), generator=g)
     net.train()
-    return float(F.cross_entropy(net(x), y))
+    with torch.no_grad():
+        return float(F.cross_entropy(net(x), y))
 
 
 @pytest.mark.parametrize("norm", ["none", "batch"])
@@ -244,7 +245,12 @@ def test_diagnostics_on_each_family(family, make_cfg, tiny_corpus, tmp_path):
 
     model, size, layers = FAMILIES[family]
     extra = (
-        ["model.net.activation=tanh", "model.net.norm=none", "model.net.init=kaiming"]
+        [
+            "model.net.activation=tanh",
+            "model.net.norm=none",
+            "model.net.init=kaiming",
+            "model.net.dropout=0",
+        ]
         if family == "deep_tanh"
         else []
     )
@@ -279,7 +285,8 @@ def test_diagnostics_on_each_family(family, make_cfg, tiny_corpus, tmp_path):
     steps = [e.step for e in events.Scalars(f"diagnostics/saturated/{layers[0]}")]
     assert steps == [1, 10, 20, 30, 40]
     ratios = [t for t in scalars if t.startswith("diagnostics/update_to_weight_log10/")]
-    assert ratios and all(-8 < events.Scalars(t)[-1].value < 1 for t in ratios)
+    values = [[e.value for e in events.Scalars(t)] for t in ratios]
+    assert ratios and all(max(v) < 1 and max(v) > -6 for v in values)
     assert "diagnostics/first_loss" in scalars
     assert "diagnostics/figure" in events.Tags()["images"]
 
@@ -312,7 +319,12 @@ def test_course_ffn_with_randn_shows_the_large_first_loss(make_cfg, tiny_corpus,
 
 
 def test_the_lesson_steps_compose_as_the_lesson_builds_them(make_cfg):
-    lesson = make_cfg("experiment=activations_lesson")
+    from omegaconf import OmegaConf
+
+    from charlm.config import config_dir
+
+    lesson = OmegaConf.load(config_dir() / "experiment" / "activations_lesson.yaml")
+    assert lesson.hydra.mode == "MULTIRUN"
     steps = lesson.hydra.sweeper.params["+lesson_step"].split(",")
     assert steps == ["original", "output_fixed", "tanh_fixed", "kaiming", "batchnorm"]
     nets = [make_cfg(f"+lesson_step={s}").model.net for s in steps]
@@ -348,6 +360,7 @@ def test_charlm_inspect_writes_the_figure_of_a_checkpoint(trained_run, tmp_path)
     for bad, message in (
         (f"output={tmp_path / 'no' / 'x.png'}", "does not exist; create it first"),
         ("batch_size=0", "batch_size=0: must be an integer >= 1"),
+        ("seed=abc", "seed='abc': must be an integer"),
     ):
         done = subprocess.run([*cli[:4], bad], capture_output=True, text=True)
         assert done.returncode == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import torch
 import yaml
 
-from charlm.data.corpus import load_words, split_words
+from charlm.data.corpus import distinct_words, load_words, split_words, words_digest
 from charlm.data.vocab import Vocabulary
 from charlm.errors import CharlmError
 from charlm.models.base import CharLM
@@ -30,6 +29,10 @@ class CheckpointError(CharlmError):
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """`torch.load(weights_only=True)` with errors that name the file and the cause."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a directory: give a checkpoint file (e.g. {path}/last.ckpt)"
+        )
     if not path.is_file():
         raise CheckpointError(
             f"checkpoint not found: {path}; runs keep theirs in <run dir>/checkpoints/"
@@ -37,18 +40,27 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = str(err)
+        first = next((line for line in text.splitlines() if line.strip()), type(err).__name__)
+        # weights_only refuses the pickled classes it does not know ("Unsupported global");
+        # any other unpickling error is a file that is not a pickle at all.
+        if "Unsupported global" in text or "Unsupported class" in text:
+            raise CheckpointError(
+                f"refused to load {path}: it holds objects other than tensors and plain data, "
+                f"which could run code when unpickled ({first.strip()}). Only load checkpoints "
+                "you trust with other tools"
+            ) from None
         raise CheckpointError(
-            f"refused to load {path}: it holds objects other than tensors and plain data, "
-            f"which could run code when unpickled ({first}). Only load checkpoints you trust "
-            "with other tools"
+            f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file): "
+            f"{first.strip()[:120]}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+    except Exception as err:  # torch.load fails in many ways on a damaged file
+        message = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
         raise CheckpointError(
-            f"{path} is not a readable checkpoint (truncated or corrupt?): "
-            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file): "
+            f"{type(err).__name__}{': ' + message if message else ''}"
         ) from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict)")
     return checkpoint
 
@@ -67,31 +79,79 @@ def load_model(path: str | Path | Sequence[str | Path]) -> CharLM:
     path = paths[0] if paths else path
     checkpoint = read_checkpoint(path)
     meta = checkpoint.get("charlm")
-    if not isinstance(meta, dict) or not meta.get("vocab"):
+    if not isinstance(meta, dict) or not isinstance(meta.get("vocab"), str) or not meta["vocab"]:
         raise CheckpointError(f"{path} was not written by charlm-train (no vocabulary stored)")
-    config = yaml.safe_load(meta.get("config") or "{}") or {}
-    net_cfg = dict((config.get("model") or {}).get("net") or {})
+    try:
+        config = yaml.safe_load(meta.get("config") or "{}") or {}
+        net_cfg = dict((config.get("model") or {}).get("net") or {})
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{path}: its stored run config is damaged ({type(err).__name__}); it cannot be loaded"
+        ) from None
     try:
         cls = net_class(str(net_cfg.get("_target_", "")))
     except CharlmError as err:
         raise CheckpointError(f"{path}: {err}") from None
     if not issubclass(cls, CharLM):
         raise CheckpointError(f"{path}: {cls.__name__} is not a character language model")
-    model = build_net(net_cfg)
-    state = {k[4:]: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
     try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit {cls.__name__}: {err}") from None
+        model = build_net(net_cfg)
+    except (CharlmError, TypeError) as err:
+        raise CheckpointError(
+            f"{path}: its model config does not build {cls.__name__}: {err}"
+        ) from None
+    state = {k[4:]: v for k, v in checkpoint["state_dict"].items() if str(k).startswith("net.")}
+    problem = state_dict_mismatch(model, state)
+    if problem:
+        raise CheckpointError(f"{path}: its weights do not fit {cls.__name__}: {problem}")
+    model.load_state_dict(state)
     model.vocab = Vocabulary.from_string(meta["vocab"])
+    if len(model.vocab) != getattr(model, "vocab_size", len(model.vocab)):
+        raise CheckpointError(
+            f"{path}: its vocabulary has {len(model.vocab)} symbols, its model {model.vocab_size}"
+        )
     model.config = config
+    model.data_identity = meta.get("data") if isinstance(meta.get("data"), dict) else None
     return model.eval()
 
 
-def checkpoint_words(model: CharLM, data_path: str | Path | None = None) -> dict[str, list[str]]:
+def state_dict_mismatch(module: torch.nn.Module, state: dict[str, Any]) -> str:
+    """'' if `state` loads into `module`, else a short line naming the first keys that differ."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    shapes = [
+        f"{k} is {tuple(state[k].shape)} there, {tuple(v.shape)} here"
+        for k, v in own.items()
+        if k in state and torch.is_tensor(state[k]) and state[k].shape != v.shape
+    ]
+    if not torch.is_tensor(next(iter(state.values()), torch.empty(0))):
+        return "its weights are not tensors"
+    parts = []
+    if shapes:
+        parts.append(shapes[0] + (f" (and {len(shapes) - 1} more)" if len(shapes) > 1 else ""))
+    if missing:
+        parts.append(f"it lacks {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+    if extra:
+        parts.append(
+            f"it has no place for {', '.join(extra[:3])}" + (" ..." if len(extra) > 3 else "")
+        )
+    return "; ".join(parts)
+
+
+class DataChangedError(CheckpointError):
+    """The word list a run was split from is not the one at its path now."""
+
+
+def checkpoint_words(
+    model: CharLM, data_path: str | Path | None = None, resplit: bool = False
+) -> dict[str, list[str]]:
     """The train/val/test words of the run a loaded model comes from, split as it was.
 
     `data_path` replaces the word list's path stored in the run's config (e.g. after moving it).
+    A word list whose words differ from those the run was split from (its SHA-256 is in the
+    checkpoint) is refused: its split would differ, and held-out words could be scored as
+    training ones. `resplit=True` splits it all the same (the commands say so on a line).
     """
     data = (model.config or {}).get("data") or {}
     path = data_path or data.get("path")
@@ -105,7 +165,26 @@ def checkpoint_words(model: CharLM, data_path: str | Path | None = None) -> dict
             f"the run read its words with {target}, not from a plain word list: give "
             "data_path=A_WORD_LIST (one word per line, the same words) to tag or evaluate them"
         )
-    words = load_words(path)
+    words, _ = distinct_words(load_words(path))
+    identity = getattr(model, "data_identity", None) or {}
+    stored = identity.get("words_sha256")
+    if stored and stored != words_digest(words) and not resplit:
+        raise DataChangedError(
+            f"{path} is not the word list this model was split from ({identity.get('words')} "
+            f"distinct words then, {len(words)} now; SHA-256 {stored[:12]}... then, "
+            f"{words_digest(words)[:12]}... now): restore it, point data_path= at the original, "
+            "or give resplit=true to split the file as it is now"
+        )
     model.vocab.check_words(words, f"word list {path}")
     parts = split_words(words, data.get("split", (0.8, 0.1, 0.1)), data.get("split_seed", 42))
     return dict(zip(("train", "val", "test"), parts, strict=True))
+
+
+def data_changed(model: CharLM, data_path: str | Path | None = None) -> bool:
+    """Whether the word list at the run's path (or `data_path`) differs from the one it was
+    split from, as far as the checkpoint tells."""
+    stored = (getattr(model, "data_identity", None) or {}).get("words_sha256")
+    path = data_path or ((model.config or {}).get("data") or {}).get("path")
+    if not stored or not path or not Path(path).is_file():
+        return False
+    return stored != words_digest(distinct_words(load_words(path))[0])

@@ -4,11 +4,13 @@ building objects from it with errors that name the config key."""
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 from hydra.errors import InstantiationException
+from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -47,6 +49,59 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("run_id", lambda: _RUN_ID, use_cache=True)
     if not OmegaConf.has_resolver("scale"):
         OmegaConf.register_new_resolver("scale", lambda n, f: int(int(n) * float(f)))
+    if not OmegaConf.has_resolver("data_contract"):
+        OmegaConf.register_new_resolver("data_contract", data_contract)
+
+
+def data_contract(target: str) -> str:
+    """`${data_contract:${model.net._target_}}`: what the model reads, windows or sequences."""
+    from charlm.models.registry import net_class
+
+    return getattr(net_class(str(target)), "data_contract", "windows")
+
+
+def used_run_dir_error(output_dir: Path) -> str:
+    """'' if `output_dir` holds no checkpoints, else the one line refusing to train into it."""
+    existing = sorted((Path(output_dir) / "checkpoints").glob("*.ckpt"))
+    if not existing:
+        return ""
+    return (
+        f"{output_dir} already holds checkpoints of an earlier run ({existing[0].name}, ...); "
+        "they are kept: choose another hydra.run.dir (the default makes a new one per run), "
+        f"or continue that run in a new directory with ckpt_path={existing[-1]}"
+    )
+
+
+class Preflight(Callback):
+    """Checks made before Hydra writes anything (the run directory, .hydra/, the log).
+
+    A run refused for a used run directory, a missing checkpoint to resume or a missing word
+    list must leave every file as it was, and no new directory behind: Hydra creates the run
+    directory and writes .hydra/ before the program runs, so these checks run here, in
+    `on_run_start`, and exit with status 2 and one line.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        problem = ""
+        try:
+            run_dir = Path(str(config.hydra.run.dir))
+            problem = used_run_dir_error(run_dir)
+            ckpt = config.get("ckpt_path")
+            if not problem and ckpt and not Path(str(ckpt)).is_file():
+                problem = f"ckpt_path={ckpt}: no such checkpoint file; runs keep theirs in <run dir>/checkpoints/"
+            data = config.get("data") or {}
+            path = data.get("path") if hasattr(data, "get") else None
+            if not problem and path and not Path(str(path)).exists():
+                problem = (
+                    f"data.path={path}: no such file. Run `make data` in the charlm checkout for "
+                    "civil_mots.txt (or `charlm-data --dest PATH`), or point data.path= at your "
+                    "own word list (one word per line, UTF-8)"
+                )
+        except Exception:  # a config this check cannot read is left to the run's own checks
+            return
+        if problem:
+            print(f"charlm-train: error: {problem}", file=sys.stderr)
+            sys.exit(2)
 
 
 def build(node: DictConfig, **kwargs: Any) -> Any:

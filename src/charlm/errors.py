@@ -32,6 +32,7 @@ def report_errors(program: str) -> Callable[[F], F]:
             except CharlmError as err:
                 logging.getLogger(program).debug("error", exc_info=True)
                 print(f"{program}: error: {err}", file=sys.stderr)
+                _to_log_files(f"{program}: error: {err}")
                 sys.exit(2)
             except BrokenPipeError:
                 # Python would report the closed pipe again when flushing stdout at exit.
@@ -41,6 +42,18 @@ def report_errors(program: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _to_log_files(line: str) -> None:
+    """Write `line` to the log files only (a run's train.log), not again to the console.
+
+    The console already has it from stderr; the run's log would otherwise end without saying
+    why the run stopped.
+    """
+    record = logging.LogRecord("charlm", logging.ERROR, __file__, 0, line, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 class ConfigError(CharlmError):
@@ -82,3 +95,59 @@ def check_dropout(**values: Any) -> None:
     for key, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
             raise ConfigError(f"{key}={value!r}: must be in [0, 1)", key=key)
+
+
+# What each kind of command-line option accepts, and how the error says it.
+_OPTION_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "int>=0": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "an integer >= 0",
+    ),
+    "int>=1": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an integer >= 1",
+    ),
+    "number>0": (
+        lambda v: (
+            isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and v > 0
+            and v == v
+            and v != float("inf")
+        ),
+        "a finite number > 0",
+    ),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "path": (lambda v: isinstance(v, str) and v != "", "a path"),
+}
+
+
+def check_options(values: Any, spec: dict[str, str]) -> None:
+    """Raise `CharlmError` naming the first option of `values` (a mapping) that `spec` refuses.
+
+    `spec` maps an option to a kind of `_OPTION_KINDS`, with `|null` when it may be left out
+    (None), e.g. `{"n": "int>=1", "top_k": "int>=1|null", "novelty": "bool"}`. Hydra gives
+    command-line values their YAML type, so `n=abc` arrives as a string and is named here.
+    """
+    for key, kind in spec.items():
+        value = values.get(key)
+        base, _, nullable = kind.partition("|")
+        if value is None and nullable:
+            continue
+        ok, what = _OPTION_KINDS[base]
+        if not ok(value):
+            also = ", or null" if nullable else ""
+            raise CharlmError(f"{key}={value!r}: must be {what}{also}")
+
+
+def check_output(path: Any) -> None:
+    """Refuse, before any work is done, an output file whose directory does not exist."""
+    from pathlib import Path
+
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise CharlmError(f"output={path}: the directory {parent} does not exist; create it first")
+    if Path(path).is_dir():
+        raise CharlmError(f"output={path} is a directory: give a file name")

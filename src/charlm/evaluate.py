@@ -10,12 +10,12 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from charlm.checkpoint import checkpoint_words, load_model
+from charlm.checkpoint import checkpoint_words, data_changed, load_model
 from charlm.config import config_dir
 from charlm.data.batches import TensorSlices
 from charlm.data.corpus import load_words
-from charlm.errors import CharlmError, report_errors
-from charlm.metrics import evaluate_lm, format_metric, metric_names
+from charlm.errors import CharlmError, check_options, check_output, report_errors
+from charlm.metrics import evaluate_lm, format_table
 from charlm.models.base import CharLM
 
 
@@ -29,34 +29,31 @@ def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> d
     return evaluate_lm(model, TensorSlices(x, y, batch_size=rows))
 
 
-def format_table(results: dict[str, dict[str, Any]]) -> str:
-    """A plain-text table, one row per word set, one column per metric (`charlm.metrics.METRICS`)."""
-    columns = metric_names(results.values())
-    header = f"{'words':<12}" + "".join(f"{c:>10}" for c in columns)
-    rows = [header, "-" * len(header)]
-    for name, m in results.items():
-        cells = "".join(f"{format_metric(c, m.get(c)):>10}" for c in columns)
-        rows.append(f"{name:<12}{cells}")
-    return "\n".join(rows)
-
-
 def evaluate_checkpoint(
     ckpt: str | Path | list[str],
     words: str | Path | None = None,
     data_path: str | Path | None = None,
     unknown: str = "skip",
+    resplit: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Metrics on the checkpoint's own train/val/test split, and on `words` if given.
 
-    Words of `words` holding characters outside the model's vocabulary are skipped and
-    reported on standard error (`unknown="skip"`), or refuse the whole file (`"error"`).
+    Words of `words` holding characters outside the model's vocabulary, or longer than the
+    model reads, are skipped and reported on standard error (`unknown="skip"`), or refuse the
+    whole file (`"error"`). `resplit` splits a word list changed since training all the same.
     """
     if unknown not in ("skip", "error"):
         raise CharlmError(f"unknown={unknown!r}: 'skip' (report and go on) or 'error'")
     model = load_model(ckpt)
+    if resplit and data_changed(model, data_path):
+        print(
+            "charlm-eval: note: the word list changed since training; split again as asked "
+            "(resplit=true): the figures are not those of the run's own split",
+            file=sys.stderr,
+        )
     results = {
         split: evaluate_words(model, part)
-        for split, part in checkpoint_words(model, data_path).items()
+        for split, part in checkpoint_words(model, data_path, resplit).items()
         if part
     }
     if words:
@@ -73,6 +70,14 @@ def evaluate_checkpoint(
                 file=sys.stderr,
             )
             extra = [w for w in extra if not model.vocab.unknown(w)]
+        long = [w for w in extra if model.too_long(w)]
+        if long:
+            print(
+                f"charlm-eval: skipped {len(long)} words of {words} longer than the model reads "
+                f"(at most {model.max_word_length} characters)",
+                file=sys.stderr,
+            )
+            extra = [w for w in extra if not model.too_long(w)]
         if not extra:
             raise CharlmError(f"no word of {words} can be scored: all hold unknown characters")
         results[Path(words).name] = evaluate_words(model, extra)
@@ -85,15 +90,20 @@ def main(cfg: DictConfig) -> None:
     """Console script `charlm-eval`."""
     if not cfg.get("ckpt"):
         raise CharlmError("no checkpoint given: charlm-eval ckpt=PATH/TO/last.ckpt")
+    check_options(
+        cfg,
+        {"words": "path|null", "data_path": "path|null", "output": "path|null", "resplit": "bool"},
+    )
     # One checkpoint, or several (ckpt=[a.ckpt,b.ckpt]) evaluated as one ensemble.
     ckpts = [str(c) for c in cfg.ckpt] if OmegaConf.is_list(cfg.ckpt) else [str(cfg.ckpt)]
-    results = evaluate_checkpoint(
-        ckpts, cfg.get("words"), cfg.get("data_path"), cfg.get("unknown", "skip")
-    )
-    print(format_table(results))
     first = Path(ckpts[0])
     name = first.stem if len(ckpts) == 1 else "ensemble"
     output = Path(cfg.output) if cfg.get("output") else first.parent / f"eval-{name}.json"
+    check_output(output)
+    results = evaluate_checkpoint(
+        ckpts, cfg.get("words"), cfg.get("data_path"), cfg.get("unknown", "skip"), cfg.resplit
+    )
+    print(format_table(results))
     stored = ckpts[0] if len(ckpts) == 1 else ckpts
     output.write_text(json.dumps({"checkpoint": stored, "results": results}, indent=2))
     print(f"written to {output}")

@@ -21,7 +21,12 @@ from charlm.checkpoint import checkpoint_words, load_model, read_checkpoint
 from charlm.config import config_dir
 from charlm.data.sequences import PAD_TARGET
 from charlm.diagnostics import Probe, diagnostics_figure, finite
-from charlm.errors import CharlmError, check_positive_ints, report_errors
+from charlm.errors import (
+    CharlmError,
+    check_options,
+    check_positive_ints,
+    report_errors,
+)
 
 
 def inspect_checkpoint(
@@ -30,6 +35,7 @@ def inspect_checkpoint(
     batch_size: int = 256,
     seed: int = 0,
     data_path: str | Path | None = None,
+    resplit: bool = False,
 ) -> Path:
     """Write the diagnostics figure of checkpoint `ckpt` as a PNG; return its path.
 
@@ -48,7 +54,7 @@ def inspect_checkpoint(
         )
     model = load_model(ckpt)
     step = int(read_checkpoint(ckpt).get("global_step", 0))
-    words = checkpoint_words(model, data_path)["train"]
+    words = checkpoint_words(model, data_path, resplit)["train"]
     if not words:
         raise CharlmError(f"{ckpt}: the run's training split is empty; nothing to inspect")
     x, y = model.examples(words)
@@ -87,11 +93,18 @@ def main(cfg: DictConfig) -> None:
     """Console script `charlm-inspect`."""
     if not cfg.get("ckpt"):
         raise CharlmError("no checkpoint given: charlm-inspect ckpt=PATH/TO/last.ckpt")
-    for key in ("batch_size", "seed"):
-        if isinstance(cfg.get(key), bool) or not isinstance(cfg.get(key), int):
-            raise CharlmError(f"{key}={cfg.get(key)!r}: must be an integer")
+    check_options(
+        cfg,
+        {
+            "batch_size": "int>=1",
+            "seed": "int",
+            "output": "path|null",
+            "data_path": "path|null",
+            "resplit": "bool",
+        },
+    )
     path = inspect_checkpoint(
-        cfg.ckpt, cfg.get("output"), cfg.batch_size, cfg.seed, cfg.get("data_path")
+        cfg.ckpt, cfg.get("output"), cfg.batch_size, cfg.seed, cfg.get("data_path"), cfg.resplit
     )
     print(f"diagnostics figure written to {path}")
 

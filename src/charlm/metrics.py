@@ -147,3 +147,14 @@ def evaluate_lm(
     if metrics is None:
         raise ValueError("nothing to evaluate: the split holds no windows")
     return {**metrics.compute(), "windows": count}
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    """A plain-text table, one row per word set, one column per metric of `METRICS`."""
+    columns = metric_names(results.values())
+    header = f"{'words':<12}" + "".join(f" {c:>10}" for c in columns)
+    rows = [header, "-" * len(header)]
+    for name, m in results.items():
+        cells = "".join(f" {format_metric(c, m.get(c)):>10}" for c in columns)
+        rows.append(f"{name:<12}{cells}")
+    return "\n".join(rows)

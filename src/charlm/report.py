@@ -96,11 +96,12 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def write_report(sweep_dir: str | Path) -> tuple[str, Path]:
-    """Collect the sweep, write report.csv beside its jobs, return the table and the CSV path."""
+def write_report(sweep_dir: str | Path, path: str | Path | None = None) -> tuple[str, Path]:
+    """Collect the sweep, write its CSV (report.csv beside its jobs unless `path` says), return
+    the table and the CSV path."""
     sweep_dir = Path(sweep_dir)
     rows = collect(sweep_dir)
-    path = sweep_dir / "report.csv"
+    path = Path(path) if path else sweep_dir / "report.csv"
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns_of(rows), extrasaction="ignore")
         writer.writeheader()
@@ -112,20 +113,30 @@ def main(argv: list[str] | None = None) -> None:
     """Console script `charlm-report SWEEP_DIR`."""
     parser = argparse.ArgumentParser(
         prog="charlm-report",
-        description="Rank the runs of a multirun by validation loss; write report.csv beside them.",
+        description="Print the runs of a multirun ranked by validation loss.",
     )
     parser.add_argument(
         "sweep_dir", type=Path, help="a multirun directory, e.g. logs/train/multiruns/<date>"
+    )
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        metavar="PATH",
+        help="also write the table as CSV there (the sweep's own report.csv is left as it is)",
     )
     args = parser.parse_args(argv)
     sweep_dir = args.sweep_dir
     if not sweep_dir.is_dir():
         parser.error(f"{sweep_dir} is not a directory")
-    table, path = write_report(sweep_dir)
-    if not table.count("\n"):
+    if args.csv is not None and not args.csv.parent.is_dir():
+        parser.error(f"--csv {args.csv}: the directory {args.csv.parent} does not exist")
+    rows = collect(sweep_dir)
+    if not rows:
         parser.error(f"no runs (*/.hydra/overrides.yaml) under {sweep_dir}")
-    print(table)
-    print(f"written to {path}")
+    print(format_rows(rows))
+    if args.csv is not None:
+        _, path = write_report(sweep_dir, args.csv)
+        print(f"written to {path}")
 
 
 try:

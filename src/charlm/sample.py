@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import hydra
 import torch
 from omegaconf import DictConfig
 
-from charlm.checkpoint import checkpoint_words, load_model
+from charlm.checkpoint import checkpoint_words, data_changed, load_model
 from charlm.config import config_dir
-from charlm.errors import CharlmError, report_errors
+from charlm.errors import CharlmError, check_options, report_errors
+from charlm.models.base import CharLM
 
 NOVELTY = ("train", "held-out", "new")
+# Words drawn and printed at a time: a large n streams out instead of waiting in memory.
+WORDS_PER_CHUNK = 10_000
 
 
 def novelty(samples: Iterable[str], splits: Mapping[str, Iterable[str]]) -> list[str]:
@@ -23,11 +27,35 @@ def novelty(samples: Iterable[str], splits: Mapping[str, Iterable[str]]) -> list
     return ["train" if w in train else "held-out" if w in held_out else "new" for w in samples]
 
 
-def novelty_summary(tags: list[str]) -> str:
+def novelty_summary(tags: list[str] | Counter) -> str:
     """One line with the count and share of each novelty class."""
-    counts = Counter(tags)
-    parts = [f"{counts[k]} {k} ({counts[k] / len(tags):.0%})" for k in NOVELTY]
-    return f"novelty of {len(tags)} samples: " + ", ".join(parts)
+    counts = tags if isinstance(tags, Counter) else Counter(tags)
+    total = sum(counts.values())
+    parts = [f"{counts[k]} {k} ({counts[k] / total:.0%})" for k in NOVELTY]
+    return f"novelty of {total} samples: " + ", ".join(parts)
+
+
+def sample_chunks(
+    model: CharLM, n: int, generator: torch.Generator, **options
+) -> Iterator[list[str]]:
+    """`n` words in chunks of at most WORDS_PER_CHUNK, drawn one chunk after the other from
+    `generator` (so n <= WORDS_PER_CHUNK gives exactly `model.sample(n, ...)`)."""
+    for start in range(0, n, WORDS_PER_CHUNK):
+        yield model.sample(min(WORDS_PER_CHUNK, n - start), generator=generator, **options)
+
+
+SAMPLE_OPTIONS = {
+    "n": "int>=1",
+    "seed": "int",
+    "temperature": "number>0",
+    "top_k": "int>=1|null",
+    "prefix": "str|null",
+    "max_len": "int>=1",
+    "batched": "bool|null",
+    "novelty": "bool",
+    "data_path": "path|null",
+    "resplit": "bool",
+}
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="sample")
@@ -36,28 +64,53 @@ def main(cfg: DictConfig) -> None:
     """Console script `charlm-sample`."""
     if not cfg.get("ckpt"):
         raise CharlmError("no checkpoint given: charlm-sample ckpt=PATH/TO/last.ckpt")
+    if isinstance(cfg.get("prefix"), int | float) and not isinstance(cfg.get("prefix"), bool):
+        cfg.prefix = str(cfg.prefix)  # prefix=12 is the text "12"
+    check_options(cfg, SAMPLE_OPTIONS)
     model = load_model(cfg.ckpt)
+    options = {
+        "temperature": cfg.temperature,
+        "top_k": cfg.top_k,
+        "prefix": str(cfg.prefix or ""),
+        "max_len": cfg.max_len,
+        "batched": cfg.get("batched"),
+    }
+    splits = None
+    if cfg.novelty:
+        if cfg.resplit and data_changed(model, cfg.get("data_path")):
+            print(
+                "charlm-sample: note: the word list changed since training; split again as asked "
+                "(resplit=true)",
+                file=sys.stderr,
+            )
+        splits = checkpoint_words(model, cfg.get("data_path"), cfg.resplit)
     generator = torch.Generator().manual_seed(int(cfg.seed))
+    chunks = sample_chunks(model, cfg.n, generator, **options)
+    counts: Counter = Counter()
+    progress = None
+    if cfg.n > WORDS_PER_CHUNK:
+        from tqdm import tqdm
+
+        progress = tqdm(total=cfg.n, unit=" words", file=sys.stderr, desc="charlm-sample")
     try:
-        words = model.sample(
-            cfg.n,
-            generator=generator,
-            temperature=cfg.temperature,
-            top_k=cfg.top_k,
-            prefix=str(cfg.prefix or ""),
-            max_len=cfg.max_len,
-            batched=cfg.get("batched"),
-        )
+        for words in chunks:
+            if splits is None:
+                print("\n".join(words), flush=True)
+            else:
+                tags = novelty(words, splits)
+                counts.update(tags)
+                width = max(len(w) for w in words)
+                lines = (f"{w:<{width}}  {t}" for w, t in zip(words, tags, strict=True))
+                print("\n".join(lines), flush=True)
+            if progress is not None:
+                progress.update(len(words))
     except ValueError as err:
         raise CharlmError(str(err)) from None
-    if not cfg.novelty:
-        print("\n".join(words))
-        return
-    tags = novelty(words, checkpoint_words(model, cfg.get("data_path")))
-    width = max(len(w) for w in words)
-    for word, tag in zip(words, tags, strict=True):
-        print(f"{word:<{width}}  {tag}")
-    print(novelty_summary(tags))
+    finally:
+        if progress is not None:
+            progress.close()
+    if splits is not None:
+        print(novelty_summary(counts))
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from charlm.checkpoint import checkpoint_words, load_model
+from charlm.checkpoint import DataChangedError, checkpoint_words, data_changed, load_model
 from charlm.config import config_dir
 from charlm.data.corpus import load_words, words_from_bytes
-from charlm.errors import CharlmError, report_errors
+from charlm.errors import CharlmError, check_options, check_output, report_errors
 from charlm.models.base import CharLM
 from charlm.sample import novelty
 
@@ -38,7 +38,7 @@ def score_words(
     outside the model's vocabulary has no figures and a note naming them."""
     vocab = model._require_vocab()
     tags = novelty(words, splits or {})
-    known = [w for w in words if not vocab.unknown(w)]
+    known = [w for w in words if not vocab.unknown(w) and not model.too_long(w)]
     totals: dict[str, float] = {}
     for start in range(0, len(known), WORDS_PER_PASS):
         batch = known[start : start + WORDS_PER_PASS]
@@ -47,9 +47,14 @@ def score_words(
     for word, tag in zip(words, tags, strict=True):
         row: dict[str, Any] = {"word": word, "split": tag if splits is not None else None}
         bad = vocab.unknown(word)
-        if bad:
+        long = model.too_long(word)
+        if bad or long:
             row.update(nll=None, nll_per_char=None, ppl=None)
-            row["note"] = f"not scored: characters outside the vocabulary: {''.join(bad)!r}"
+            row["note"] = (
+                f"not scored: characters outside the vocabulary: {''.join(bad)!r}"
+                if bad
+                else f"not scored: {long}"
+            )
         else:
             per_char = totals[word] / (len(word) + 1)
             row.update(nll=totals[word], nll_per_char=per_char, ppl=math.exp(per_char), note="")
@@ -120,7 +125,7 @@ def render(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: st
         "  ".join(t.ljust(w) for t, w in zip(line, widths, strict=True)).rstrip() for line in table
     ]
     line = f"{totals['scored']} of {totals['words']} words scored" + (
-        f" ({totals['not_scored']} not: unknown characters)" if totals["not_scored"] else ""
+        f" ({totals['not_scored']} not: see their notes)" if totals["not_scored"] else ""
     )
     if totals["nll_per_char"] is not None:
         line += (
@@ -143,15 +148,43 @@ def main(cfg: DictConfig) -> None:
     """Console script `charlm-score`."""
     if not cfg.get("ckpt"):
         raise CharlmError("no checkpoint given: charlm-score ckpt=PATH/TO/last.ckpt words=FILE")
+    check_options(
+        cfg,
+        {
+            "words": "path|null",
+            "sort": "str|null",
+            "descending": "bool",
+            "top": "int>=1|null",
+            "format": "str",
+            "output": "path|null",
+            "data_path": "path|null",
+            "resplit": "bool",
+        },
+    )
+    if cfg.format not in ("table", "csv", "json"):
+        raise CharlmError(f"format={cfg.format!r}: one of table, csv, json")
+    if cfg.sort is not None and cfg.sort not in SORT_KEYS:
+        raise CharlmError(
+            f"sort={cfg.sort!r}: one of {', '.join(SORT_KEYS)}, or null (input order)"
+        )
+    if cfg.get("output"):
+        check_output(cfg.output)
     model = load_model(cfg.ckpt)
     words = read_words(cfg.get("words"))
     try:
-        splits = checkpoint_words(model, cfg.get("data_path"))
+        splits = checkpoint_words(model, cfg.get("data_path"), cfg.resplit)
+    except DataChangedError:
+        raise
     except CharlmError as err:
         if cfg.get("data_path"):
             raise
         print(f"charlm-score: note: no split column ({err})", file=sys.stderr)
         splits = None
+    if cfg.resplit and data_changed(model, cfg.get("data_path")):
+        print(
+            "charlm-score: note: the word list changed since training; split again as asked (resplit=true)",
+            file=sys.stderr,
+        )
     rows = score_words(model, words, splits)
     text = render(arrange(rows, cfg.sort, cfg.descending, cfg.top), summary(rows), cfg.format)
     if cfg.get("output"):

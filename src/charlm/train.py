@@ -20,12 +20,20 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from charlm.config import build, config_dir, instantiate_group, register_resolvers
+from charlm.checkpoint import read_checkpoint, state_dict_mismatch
+from charlm.config import (
+    build,
+    config_dir,
+    instantiate_group,
+    register_resolvers,
+    used_run_dir_error,
+)
 from charlm.data.protocol import LanguageData, TaskData, missing_members
 from charlm.errors import ConfigError, config_section, report_errors
 from charlm.lit.base import NonFiniteLossError
 from charlm.lit.run_control import model_checkpoint
 from charlm.lit.schedule import UpdateSchedule
+from charlm.metrics import format_table
 from charlm.models.base import CharLM
 from charlm.models.registry import net_class
 from charlm.validate import validate_config
@@ -56,6 +64,28 @@ def check_data(datamodule: Any, cfg: DictConfig) -> None:
         )
 
 
+def check_resume(checkpoint: dict[str, Any], task: Any, datamodule: Any, path: str) -> None:
+    """Refuse to resume a checkpoint whose model or vocabulary differs from this run's."""
+    problem = state_dict_mismatch(task.net, {
+        k[4:]: v for k, v in checkpoint["state_dict"].items() if str(k).startswith("net.")
+    })  # fmt: skip
+    if problem:
+        raise ConfigError(
+            f"ckpt_path={path} holds another model than this run's ({problem}); resume with "
+            "the overrides that trained it (its run's .hydra/overrides.yaml), or train anew "
+            "without ckpt_path",
+            key="ckpt_path",
+        )
+    stored = (checkpoint.get("charlm") or {}).get("vocab")
+    vocab = getattr(datamodule, "vocab", None)
+    if stored and vocab is not None and stored != vocab.to_string():
+        raise ConfigError(
+            f"ckpt_path={path} was trained on another vocabulary ({len(stored)} symbols, this "
+            f"data has {len(vocab)}): resume it on the word list it was trained on (data.path=)",
+            key="ckpt_path",
+        )
+
+
 def check_fits(net: torch.nn.Module, datamodule: Any) -> None:
     """Refuse a sequence model too short for the longest word of its data."""
     longest = getattr(datamodule, "longest_example", None)
@@ -68,27 +98,57 @@ def check_fits(net: torch.nn.Module, datamodule: Any) -> None:
         )
 
 
-@contextmanager
-def chunk_length_warning_silenced() -> Iterator[None]:
-    """Silence Lightning's warning about an IterableDataset with a length, for this run only.
+# Lightning's messages that do not apply to a charlm run or repeat what it says itself: the
+# chunked batches' length warning (RandomBatches has a length for the progress bar and runs in
+# no worker), a deprecation inside Lightning, an advertisement, the validation interval in
+# Lightning batches (charlm's is in updates), and the test's checkpoint restore.
+QUIET_WARNINGS = (
+    r"Your `IterableDataset` has `__len__` defined",
+    r".*isinstance\(treespec, LeafSpec\)",
+)
+QUIET_MESSAGES = (
+    "litlogger",
+    "validation will run after every batch",
+    "Restoring states from the checkpoint path",
+    "Loaded model weights from the checkpoint",
+)
 
-    RandomBatches has a length (the progress bar's total) and never runs in worker processes,
-    so the warning does not apply; the filter is undone after the run, leaving the user's own.
-    """
+
+class _QuietFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(part in message for part in QUIET_MESSAGES)
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Hide QUIET_WARNINGS and QUIET_MESSAGES for this run only; the user's own filters and
+    Lightning's other messages are left as they are."""
+    loggers = [
+        logging.getLogger(name)
+        for name in (
+            "lightning.pytorch.utilities.rank_zero",
+            "lightning.fabric.utilities.rank_zero",
+        )
+    ]
+    quiet = _QuietFilter()
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
-        yield
+        for pattern in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
+        for logger in loggers:
+            logger.addFilter(quiet)
+        try:
+            yield
+        finally:
+            for logger in loggers:
+                logger.removeFilter(quiet)
 
 
 def check_output_dir(output_dir: Path) -> None:
     """Refuse to train into a directory that already holds another run's checkpoints."""
-    existing = sorted((output_dir / "checkpoints").glob("*.ckpt"))
-    if existing:
-        raise ConfigError(
-            f"{output_dir} already holds checkpoints of an earlier run ({existing[0].name}, ...); "
-            "they are kept: choose another hydra.run.dir (the default makes a new one per run), "
-            f"or continue that run in a new directory with ckpt_path={existing[-1]}"
-        )
+    problem = used_run_dir_error(output_dir)
+    if problem:
+        raise ConfigError(problem)
 
 
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
@@ -96,9 +156,16 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
 
     `extra_callbacks` join the configured ones (for code that drives runs, e.g. benchmarks).
     """
+    with quiet_lightning():
+        return _train(cfg, extra_callbacks)
+
+
+def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> dict[str, Any]:
     validate_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     check_output_dir(output_dir)
+    # A checkpoint to resume is read first: a missing or damaged one stops the run at once.
+    resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("num_threads"):
@@ -113,7 +180,11 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         cfg.model.net.update(datamodule.net_kwargs())
     task = build(cfg.model)
     check_fits(task.net, datamodule)
+    if resumed is not None:
+        check_resume(resumed, task, datamodule, cfg.ckpt_path)
     task.run_config = OmegaConf.to_container(cfg, resolve=True)
+    identity = getattr(datamodule, "data_identity", None)
+    task.data_identity = identity() if callable(identity) else None
     with config_section("trainer"):
         schedule = UpdateSchedule.plan(
             cfg.trainer.max_steps,
@@ -150,15 +221,13 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     )
 
     if cfg.get("lr_find") and cfg.lr_find.get("enabled"):
-        with chunk_length_warning_silenced():
-            from charlm.lit.lr_find import find_lr
+        from charlm.lit.lr_find import find_lr
 
-            return find_lr(cfg.lr_find, trainer, task, datamodule, output_dir)
+        return find_lr(cfg.lr_find, trainer, task, datamodule, output_dir)
 
     started = time.perf_counter()
     try:
-        with chunk_length_warning_silenced():
-            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except NonFiniteLossError as err:
         saved = sorted((output_dir / "checkpoints").glob("*.ckpt"))
         kept = ", ".join(str(p) for p in saved) or "none yet (it failed before the first one)"
@@ -172,7 +241,8 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     )
     last = str(last_file) if last_file and last_file.is_file() else ""
     if datamodule.has_split("test"):
-        trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
+        # metrics.json and the closing table give the figures; Lightning's box would repeat them.
+        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
     # metrics.json scores the weights the test used, in this process (with ddp_spawn the
     # training ran in child processes).
     scored = best or last
@@ -206,8 +276,23 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     metrics = finite_json(metrics)
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
     _log_hparams(trainer, cfg, metrics)
-    log.info("metrics: %s", json.dumps(metrics, allow_nan=False))
+    log.debug("metrics: %s", json.dumps(metrics, allow_nan=False))
+    if trainer.is_global_zero:
+        print(closing_summary(metrics), flush=True)
     return metrics
+
+
+def closing_summary(metrics: dict[str, Any]) -> str:
+    """The run's figures as a short table, then where its files are."""
+    splits = {s: metrics[s] for s in ("train", "val", "test") if isinstance(metrics.get(s), dict)}
+    weights = f"{metrics.get('weights')} weights, update {metrics.get('weights_step')}"
+    lines = [
+        "",
+        format_table(splits),
+        f"{metrics.get('steps')} updates in {metrics.get('train_time_s')} s; scored: {weights}",
+        f"run directory: {metrics.get('output_dir')}",
+    ]
+    return "\n".join(lines)
 
 
 def finite_json(metrics: dict[str, Any]) -> dict[str, Any]:

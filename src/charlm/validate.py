@@ -84,3 +84,38 @@ def validate_config(cfg: DictConfig) -> None:
     seed = cfg.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigError(f"seed={seed!r}: must be an integer >= 0, or null", key="seed")
+    _check_one_cycle(cfg)
+    threads = cfg.get("num_threads")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ConfigError(
+            f"num_threads={threads!r}: must be an integer >= 1, or null", key="num_threads"
+        )
+    for key in ("report_ensemble",):
+        if key in cfg and not isinstance(cfg.get(key), bool):
+            raise ConfigError(f"{key}={cfg.get(key)!r}: must be true or false", key=key)
+
+
+def _check_one_cycle(cfg: DictConfig) -> None:
+    """OneCycleLR divides by its warm-up's length: refuse a warm-up of at most one update."""
+    target = str(_get(cfg, "model.scheduler._target_") or "")
+    if not target.endswith("OneCycleLR"):
+        return
+    pct = _get(cfg, "model.scheduler.pct_start")
+    pct = 0.3 if pct is None else pct
+    total = _get(cfg, "model.scheduler.total_steps")
+    if isinstance(pct, bool) or not isinstance(pct, int | float) or not 0 < pct < 1:
+        raise ConfigError(
+            f"model.scheduler.pct_start={pct!r}: the warm-up's share of the run, in (0, 1)",
+            key="model.scheduler.pct_start",
+        )
+    if isinstance(total, int) and not isinstance(total, bool) and pct * total <= 1:
+        need = int(1 / pct) + 1
+        raise ConfigError(
+            f"model.scheduler.pct_start={pct} of {total} updates is a warm-up of "
+            f"{pct * total:.2g} update(s): the one-cycle schedule needs more than one. Raise "
+            f"trainer.max_steps to at least {need}, raise model.scheduler.pct_start, or use "
+            "model/scheduler=cosine",
+            key="model.scheduler.pct_start",
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,10 @@ class CorpusError(CharlmError):
 def load_words(path: str | Path) -> list[str]:
     """Read one word per line (UTF-8); strips BOM, CR and surrounding spaces, drops blank lines."""
     path = Path(path)
+    if path.is_dir():
+        raise CorpusError(
+            f"{path} is a directory: give a word list file (one word per line, UTF-8)"
+        )
     if not path.is_file():
         raise CorpusError(
             f"word list not found: {path}. Run `make data` to fetch civil_mots.txt, "
@@ -38,6 +43,24 @@ def words_from_bytes(raw: bytes, source: str) -> list[str]:
     if not words:
         raise CorpusError(f"{source} holds no words: expected one word per line")
     return words
+
+
+def distinct_words(words: Sequence[str]) -> tuple[list[str], int]:
+    """The words in order with repeats dropped (first kept), and how many were dropped.
+
+    A repeated word would land in several splits: held-out words would be copies of training
+    ones, and the held-out figures would measure memory, not generalisation.
+    """
+    kept = list(dict.fromkeys(words))
+    return kept, len(words) - len(kept)
+
+
+def words_digest(words: Sequence[str]) -> str:
+    """SHA-256 of the words as read (one per line): what a run's split is drawn from.
+
+    Taken over the words, not the file's bytes, so a BOM or CRLF line ends change nothing.
+    """
+    return hashlib.sha256("\n".join(words).encode("utf-8")).hexdigest()
 
 
 def split_words(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
 from charlm.data.batches import SPLITS
-from charlm.data.corpus import load_words, split_words
-from charlm.data.fetch import CORPUS_NAME, ensure_corpus
+from charlm.data.corpus import distinct_words, load_words, split_words, words_digest
+from charlm.data.fetch import CORPUS_NAME, check_corpus
 from charlm.data.sequences import word_sequences
 from charlm.data.step_datamodule import StepDataModule
 from charlm.data.vocab import BOUNDARY, Vocabulary
@@ -18,6 +20,8 @@ from charlm.data.windows import context_windows
 from charlm.errors import check_choice, check_positive_ints
 
 CONTRACTS = ("windows", "sequences")
+
+log = logging.getLogger(__name__)
 
 
 class CharWindowDataModule(StepDataModule):
@@ -54,6 +58,7 @@ class CharWindowDataModule(StepDataModule):
         self.boundary = boundary
         self.vocab: Vocabulary | None = None
         self.words: dict[str, list[str]] = {}
+        self._identity: dict[str, Any] = {}
         # Plain values only, so `CharWindowDataModule.load_from_checkpoint(path)` rebuilds it
         # from a checkpoint read with weights_only=True.
         self.save_hyperparameters(
@@ -73,18 +78,36 @@ class CharWindowDataModule(StepDataModule):
         )
 
     def prepare_data(self) -> None:
-        """Fetch civil_mots.txt (checked against its SHA-256) if `path` names it and is missing.
+        """Check civil_mots.txt against its SHA-256 when `path` names it.
 
-        Other word lists are the user's own: a missing one is reported by `setup`.
+        A changed copy is refused: the course's figures and the notebook's split are those of
+        the original. A missing one is reported by `setup`, with the command that fetches it.
         """
-        if self.path.name == CORPUS_NAME and not self.path.is_file():
-            ensure_corpus(self.path)
+        if self.path.name == CORPUS_NAME and self.path.is_file():
+            check_corpus(self.path)
 
     def setup(self, stage: str | None = None) -> None:
         """Read, split and window the corpus once; later calls are free."""
         if self.vocab is not None:
             return
-        words = self.read_words()
+        words, repeats = distinct_words(self.read_words())
+        if repeats:
+            log.warning(
+                "%s: %d repeated words dropped (%d distinct kept): each word is split once, so "
+                "no held-out word is a copy of a training word",
+                self.path, repeats, len(words),
+            )  # fmt: skip
+        spaced = [w for w in words if any(c.isspace() for c in w)]
+        if spaced:
+            log.warning(
+                "%s: %d lines hold spaces or tabs (e.g. %r): each line is one word, so the "
+                "space or tab is trained as a character; give one word per line",
+                self.path, len(spaced), spaced[0],
+            )  # fmt: skip
+        self._identity = {
+            "words_sha256": words_digest(words),
+            "words": len(words),
+        }
         self.vocab = Vocabulary.from_words(words, boundary=self.boundary)
         parts = split_words(words, self.split, self.split_seed)
         for name, part in zip(SPLITS, parts, strict=True):
@@ -95,6 +118,13 @@ class CharWindowDataModule(StepDataModule):
                 self.splits[name] = word_sequences(part, self.vocab)
                 # Each minibatch of words is cut to its longest one.
                 self.lengths[name] = torch.tensor([len(w) + 1 for w in part])
+
+    def data_identity(self) -> dict[str, Any]:
+        """What the run's split was drawn from: the SHA-256 of its distinct words, their count,
+        and the size of each split. Stored in checkpoints, so that evaluation refuses a word
+        list changed since (`charlm.checkpoint.checkpoint_words`)."""
+        self.setup()
+        return {**self._identity, "split_sizes": [len(self.words[name]) for name in SPLITS]}
 
     def read_words(self) -> list[str]:
         """The words to split, from `path` (one per line). Override for words kept otherwise."""

@@ -57,6 +57,16 @@ def _place(dest: Path, write: Callable[[BinaryIO], None], source: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def check_corpus(path: str | Path) -> None:
+    """Raise `CorpusError` unless the file at `path` is civil_mots.txt as published."""
+    if sha256(Path(path)) != CORPUS_SHA256:
+        raise CorpusError(
+            f"{path} does not match the SHA-256 of {CORPUS_NAME} ({CORPUS_SHA256[:12]}...): it was "
+            "changed. Delete it and run `make data` again; to train on an edited list, save it "
+            "under another name and give data.path="
+        )
+
+
 def ensure_corpus(
     dest: str | Path, shared: str | Path | None = None, url: str = CORPUS_URL, timeout: float = 30
 ) -> str:
@@ -68,11 +78,7 @@ def ensure_corpus(
     """
     dest = Path(dest)
     if dest.is_file():
-        if sha256(dest) != CORPUS_SHA256:
-            raise CorpusError(
-                f"{dest} does not match its SHA-256 ({CORPUS_SHA256[:12]}...): delete it and run "
-                "`make data` again"
-            )
+        check_corpus(dest)
         return "present"
     local = Path(shared) / CORPUS_NAME if shared else None
     if local is not None and local.is_file():
@@ -105,8 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         origin = ensure_corpus(args.dest, args.shared, args.url)
     except CorpusError as err:
-        print(f"make data: error: {err}", file=sys.stderr)
-        sys.exit(1)
+        print(f"charlm-data: error: {err}", file=sys.stderr)
+        sys.exit(2)
     print(f"{args.dest}: SHA-256 OK ({origin})")
 
 

@@ -12,6 +12,7 @@ from charlm.lit.classifier_visuals import DecisionBoundary, FizzBuzzReport
 from charlm.lit.diagnostics import Diagnostics
 from charlm.lit.lm import LanguageModelTask
 from charlm.lit.lm_visuals import EmbeddingPlot, SampleWords
+from charlm.lit.progress import UpdateProgressBar
 from charlm.lit.run_control import GracefulStop, ResumableCheckpoint
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "ResumableCheckpoint",
     "SampleWords",
     "StepTask",
+    "UpdateProgressBar",
 ]

@@ -108,6 +108,9 @@ class StepTask(L.LightningModule):
         self.scheduler_factory = _factory(scheduler, torch.optim.lr_scheduler, "scheduler")
         # The composed run config, stored with every checkpoint (set by charlm.train).
         self.run_config: dict[str, Any] = {}
+        # What the run's split was drawn from (the DataModule's `data_identity()`), stored with
+        # every checkpoint so that evaluation can refuse a word list changed since.
+        self.data_identity: dict[str, Any] | None = None
         # Set by charlm.train from trainer.val_check_interval and log_every_n_steps (in updates);
         # derived from the Trainer's own settings when a run starts without one.
         self.schedule: UpdateSchedule | None = None
@@ -355,6 +358,7 @@ class StepTask(L.LightningModule):
         checkpoint["charlm"] = {
             "vocab": vocab.to_string() if vocab is not None else None,
             "config": OmegaConf.to_yaml(self.run_config),
+            "data": self.data_identity,
         }
         model = self.run_config.get("model") or {}
         # What `load_from_checkpoint` passes back to __init__: the task's own config.
@@ -370,3 +374,5 @@ class StepTask(L.LightningModule):
             self.net.vocab = Vocabulary.from_string(meta["vocab"])
         if meta.get("config") and not self.run_config:
             self.run_config = yaml.safe_load(meta["config"]) or {}
+        if meta.get("data") and self.data_identity is None:
+            self.data_identity = meta["data"]

@@ -40,12 +40,26 @@ class CharLM(nn.Module):
         self.vocab_size = vocab_size
         self.context_size = context_size
         self.vocab: Vocabulary | None = None
-        # The run config of the checkpoint the model was loaded from (charlm.load_model).
+        # The run config of the checkpoint the model was loaded from (charlm.load_model), and
+        # what its split was drawn from (words_sha256, words, split_sizes), when it says.
         self.config: dict = {}
+        self.data_identity: dict | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Next-character logits: (batch, context_size) token ids -> (batch, vocab_size)."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x) -> logits")
+
+    @property
+    def max_word_length(self) -> int | None:
+        """The longest word (or prefix) the model can read, or None when any length works."""
+        return None
+
+    def too_long(self, word: str) -> str:
+        """'' if the model can read `word`, else a short note saying why not."""
+        limit = self.max_word_length
+        if limit is None or len(word) <= limit:
+            return ""
+        return f"{len(word)} characters; this model reads at most {limit}"
 
     def regularization(self) -> torch.Tensor | None:
         """Extra term added to the training loss, or None (the default) for none."""
@@ -138,6 +152,16 @@ class CharLM(nn.Module):
         vocab = self._require_vocab()
         check_sampling_args(n, temperature, top_k, max_len, self.vocab_size)
         vocab.check(prefix, "prefix")
+        if len(prefix) >= max_len:
+            raise ValueError(
+                f"prefix={prefix!r} has {len(prefix)} characters and max_len={max_len}: every "
+                "word would be the prefix itself; raise max_len"
+            )
+        if self.too_long(prefix + "x"):
+            raise ValueError(
+                f"prefix of {len(prefix)} characters: this model reads words of at most "
+                f"{self.max_word_length} characters, so nothing could follow it; shorten it"
+            )
         if batched is None:
             batched = self.data_contract == "sequences"
         was_training = self.training
@@ -213,11 +237,21 @@ def check_sampling_args(
     n: int, temperature: float, top_k: int | None, max_len: int, vocab_size: int
 ) -> None:
     """Raise `ValueError` naming the first sampling option out of range."""
-    if not isinstance(n, int) or n < 1:
+
+    def is_int(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not is_int(n) or n < 1:
         raise ValueError(f"n={n!r}: the number of words to sample must be an integer >= 1")
-    if not temperature > 0:
-        raise ValueError(f"temperature={temperature!r}: must be > 0 (1.0 samples the model as is)")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not 0 < temperature < math.inf
+    ):
+        raise ValueError(
+            f"temperature={temperature!r}: must be a number > 0 (1.0 samples the model as is)"
+        )
+    if top_k is not None and (not is_int(top_k) or top_k < 1):
         raise ValueError(f"top_k={top_k!r}: must be an integer >= 1, or null for no cut-off")
-    if not isinstance(max_len, int) or max_len < 1:
+    if not is_int(max_len) or max_len < 1:
         raise ValueError(f"max_len={max_len!r}: must be an integer >= 1")

@@ -46,6 +46,13 @@ class EnsembleLM(SequenceLM):
         self.members = nn.ModuleList(members)
         self.vocab = vocab
         self.config = dict(members[0].config)
+        self.data_identity = members[0].data_identity
+
+    @property
+    def max_word_length(self) -> int | None:
+        """The shortest reach of its members: every one must read the word."""
+        limits = [m.max_word_length for m in self.members if m.max_word_length is not None]
+        return min(limits, default=None)
 
     def _average(self, logits: list[torch.Tensor]) -> torch.Tensor:
         logps = torch.stack([F.log_softmax(x.float(), dim=-1) for x in logits])

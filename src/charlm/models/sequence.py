@@ -25,15 +25,15 @@ class SequenceLM(CharLM):
     data_contract: ClassVar[str] = "sequences"
 
     def examples(self, words: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = word_sequences(words, self._require_vocab())
-        if x.shape[1] > self.context_size:
-            longest = max(words, key=len)
+        longest = max(words, key=len, default="")
+        if self.too_long(longest):
+            shown = longest if len(longest) <= 24 else longest[:20] + "..."
             raise ConfigError(
-                f"context_size={self.context_size}: the word {longest!r} needs "
+                f"context_size={self.context_size}: the word {shown!r} needs "
                 f"{len(longest) + 1} positions; train with a larger model.net.context_size",
                 key="context_size",
             )
-        return x, y
+        return word_sequences(words, self._require_vocab())
 
     def _nll_per_word(self, nll: torch.Tensor, words: Sequence[str]) -> torch.Tensor:
         return nll.sum(dim=1)  # (words, time): padding positions are 0

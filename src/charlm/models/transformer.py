@@ -128,8 +128,9 @@ class TransformerLM(SequenceLM):
 
     def advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         cache, position = state
-        if position >= self.context_size:
-            # The longest word the model can read: it ends here.
+        if position >= self.context_size - 1:
+            # `ids` take the last position: the longest word the model can read (and score,
+            # its end token included) ends here.
             logits = torch.full((len(ids), self.vocab_size), -math.inf, device=ids.device)
             logits[:, 0] = 0.0
             return logits, state
@@ -140,3 +141,8 @@ class TransformerLM(SequenceLM):
     def embeddings(self) -> torch.Tensor:
         """The character embedding table (vocab, emb)."""
         return self.tok.weight
+
+    @property
+    def max_word_length(self) -> int:
+        """Its positions hold the start token and at most context_size - 1 characters."""
+        return self.context_size - 1
