@@ -104,8 +104,10 @@ def test_checkpoint_used_with_other_data_names_the_differing_characters(trained_
     other = tmp_path / "other.txt"
     other.write_text("emma\nzoë\nchloé\n", encoding="utf-8")
     model = load_model(_last(trained_run))
-    with pytest.raises(VocabularyError, match="'éë'"):
+    with pytest.raises(CheckpointError, match="not the word list this model was split from"):
         checkpoint_words(model, other)
+    with pytest.raises(VocabularyError, match="'éë'"):
+        checkpoint_words(model, other, resplit=True)
     with pytest.raises(VocabularyError, match="'éë'"):
         evaluate_checkpoint(_last(trained_run), words=other, unknown="error")
     # By default such words are skipped, and reported: only 'emma' is scored.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,25 +41,24 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        text = str(err)
-        first = next((line for line in text.splitlines() if line.strip()), type(err).__name__)
-        # weights_only refuses the pickled classes it does not know ("Unsupported global");
-        # any other unpickling error is a file that is not a pickle at all.
-        if "Unsupported global" in text or "Unsupported class" in text:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        # weights_only refuses pickled classes and functions ("GLOBAL ..."); any other
+        # unpickling error is a file that is no pickle at all.
+        unsafe = [m.group(1) for line in lines if (m := re.search(r"GLOBAL (\S+)", line))]
+        if unsafe:
             raise CheckpointError(
                 f"refused to load {path}: it holds objects other than tensors and plain data, "
-                f"which could run code when unpickled ({first.strip()}). Only load checkpoints "
-                "you trust with other tools"
+                f"which could run code when unpickled (it names {unsafe[0]}). Only load "
+                "checkpoints you trust with other tools"
             ) from None
         raise CheckpointError(
-            f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file): "
-            f"{first.strip()[:120]}"
+            f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file)"
         ) from None
-    except Exception as err:  # torch.load fails in many ways on a damaged file
-        message = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
+    except OSError as err:
+        raise CheckpointError(f"{path} cannot be read: {err.strerror or err}") from None
+    except Exception:  # torch.load fails in many ways on a damaged file; none says more
         raise CheckpointError(
-            f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file): "
-            f"{type(err).__name__}{': ' + message if message else ''}"
+            f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file)"
         ) from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict)")

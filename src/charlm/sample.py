@@ -55,6 +55,7 @@ SAMPLE_OPTIONS = {
     "novelty": "bool",
     "data_path": "path|null",
     "resplit": "bool",
+    "progress": "bool|null",
 }
 
 
@@ -88,7 +89,11 @@ def main(cfg: DictConfig) -> None:
     chunks = sample_chunks(model, cfg.n, generator, **options)
     counts: Counter = Counter()
     progress = None
-    if cfg.n > WORDS_PER_CHUNK:
+    # A bar on a terminal (or when asked), never in a pipe's or a log's way.
+    show = cfg.get("progress")
+    if show is None:
+        show = cfg.n > WORDS_PER_CHUNK and sys.stderr.isatty()
+    if show:
         from tqdm import tqdm
 
         progress = tqdm(total=cfg.n, unit=" words", file=sys.stderr, desc="charlm-sample")
