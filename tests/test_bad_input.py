@@ -381,9 +381,9 @@ def test_missing_data_says_make_data_and_a_directory_is_named(tmp_path, capsys):
 
     with pytest.raises(CorpusError, match="is a directory"):
         load_words(tmp_path)
-    from charlm.config import Preflight
-
     from omegaconf import OmegaConf
+
+    from charlm.config import Preflight
 
     cfg = OmegaConf.create(
         {
