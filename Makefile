@@ -42,13 +42,13 @@ test: install data lint ## Lint, then the test suite (a few minutes on 2 cores)
 tensorboard: install ## Serve every run under logs/ on http://127.0.0.1:6006
 	$(BIN)/tensorboard --logdir logs --host 127.0.0.1 --port 6006
 
-bench: install data ## Speed benchmark: the notebook's loop vs charlm, and mlp_fast (about 6 minutes)
+bench: install data ## Speed benchmark: the notebook's loop vs charlm, diagnostics on and off, mlp_fast (about 10 minutes)
 	$(BIN)/python bench/speed.py $(ARGS)
 
 bench-scale: install data ## Scale benchmark: civil_mots.txt against a 346k-word list (apt-get install wfrench)
 	$(BIN)/python bench/scale.py $(ARGS)
 
-redteam: install ## Bad input to every command: exit 0 or one-line errors, no traceback, nothing overwritten (about 3 minutes)
+redteam: install ## Bad input to every command: exit 0 or one-line errors, no traceback, nothing overwritten (about 6 minutes)
 	$(BIN)/python bench/redteam.py $(ARGS)
 
 clean: ## Remove caches and build files (never logs/, checkpoints or data/)

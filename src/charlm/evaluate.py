@@ -73,7 +73,7 @@ def evaluate_checkpoint(
         long = [w for w in extra if model.too_long(w)]
         if long:
             print(
-                f"charlm-eval: skipped {len(long)} words of {words} longer than the model reads "
+                f"charlm-eval: skipped {len(long)} word(s) of {words} longer than the model reads "
                 f"(at most {model.max_word_length} characters)",
                 file=sys.stderr,
             )

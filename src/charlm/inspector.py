@@ -24,6 +24,7 @@ from charlm.diagnostics import Probe, diagnostics_figure, finite
 from charlm.errors import (
     CharlmError,
     check_options,
+    check_output,
     check_positive_ints,
     report_errors,
 )
@@ -48,10 +49,7 @@ def inspect_checkpoint(
     if "," in str(ckpt):
         raise CharlmError(f"ckpt={ckpt}: charlm-inspect reads one checkpoint at a time")
     path = Path(output) if output else ckpt.parent / f"diagnostics-{ckpt.stem}.png"
-    if not path.parent.is_dir():
-        raise CharlmError(
-            f"output={path}: its directory {path.parent} does not exist; create it first"
-        )
+    check_output(path)
     model = load_model(ckpt)
     step = int(read_checkpoint(ckpt).get("global_step", 0))
     words = checkpoint_words(model, data_path, resplit)["train"]
