@@ -39,6 +39,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"checkpoint not found: {path}; runs keep theirs in <run dir>/checkpoints/"
         )
     try:
+        with path.open("rb"):
+            pass
+    except OSError as err:
+        raise CheckpointError(f"{path} cannot be read: {err.strerror or err}") from None
+    try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
@@ -54,8 +59,6 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file)"
         ) from None
-    except OSError as err:
-        raise CheckpointError(f"{path} cannot be read: {err.strerror or err}") from None
     except Exception:  # torch.load fails in many ways on a damaged file; none says more
         raise CheckpointError(
             f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file)"
