@@ -120,16 +120,16 @@ def load_model(path: str | Path | Sequence[str | Path]) -> CharLM:
 
 def state_dict_mismatch(module: torch.nn.Module, state: dict[str, Any]) -> str:
     """'' if `state` loads into `module`, else a short line naming the first keys that differ."""
+    if not all(torch.is_tensor(v) for v in state.values()):
+        return "its weights are not tensors"
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
     shapes = [
         f"{k} is {tuple(state[k].shape)} there, {tuple(v.shape)} here"
         for k, v in own.items()
-        if k in state and torch.is_tensor(state[k]) and state[k].shape != v.shape
+        if k in state and state[k].shape != v.shape
     ]
-    if not torch.is_tensor(next(iter(state.values()), torch.empty(0))):
-        return "its weights are not tensors"
     parts = []
     if shapes:
         parts.append(shapes[0] + (f" (and {len(shapes) - 1} more)" if len(shapes) > 1 else ""))
@@ -146,6 +146,13 @@ class DataChangedError(CheckpointError):
     """The word list a run was split from is not the one at its path now."""
 
 
+# What a command says when it splits a changed word list because it was asked to.
+RESPLIT_NOTE = (
+    "note: the word list changed since training; split again as asked (resplit=true): "
+    "the figures and tags are not those of the run's own split"
+)
+
+
 def checkpoint_words(
     model: CharLM, data_path: str | Path | None = None, resplit: bool = False
 ) -> dict[str, list[str]]:
@@ -154,8 +161,15 @@ def checkpoint_words(
     `data_path` replaces the word list's path stored in the run's config (e.g. after moving it).
     A word list whose words differ from those the run was split from (its SHA-256 is in the
     checkpoint) is refused: its split would differ, and held-out words could be scored as
-    training ones. `resplit=True` splits it all the same (the commands say so on a line).
+    training ones. `resplit=True` splits it all the same (`checkpoint_split` says whether).
     """
+    return checkpoint_split(model, data_path, resplit)[0]
+
+
+def checkpoint_split(
+    model: CharLM, data_path: str | Path | None = None, resplit: bool = False
+) -> tuple[dict[str, list[str]], bool]:
+    """`checkpoint_words`, and whether the list differs from the run's (split again as asked)."""
     data = (model.config or {}).get("data") or {}
     path = data_path or data.get("path")
     if not path:
@@ -170,24 +184,15 @@ def checkpoint_words(
         )
     words, _ = distinct_words(load_words(path))
     identity = getattr(model, "data_identity", None) or {}
-    stored = identity.get("words_sha256")
-    if stored and stored != words_digest(words) and not resplit:
+    stored, digest = identity.get("words_sha256"), words_digest(words)
+    changed = bool(stored) and stored != digest
+    if changed and not resplit:
         raise DataChangedError(
             f"{path} is not the word list this model was split from ({identity.get('words')} "
             f"distinct words then, {len(words)} now; SHA-256 {stored[:12]}... then, "
-            f"{words_digest(words)[:12]}... now): restore it, point data_path= at the original, "
+            f"{digest[:12]}... now): restore it, point data_path= at the original, "
             "or give resplit=true to split the file as it is now"
         )
     model.vocab.check_words(words, f"word list {path}")
     parts = split_words(words, data.get("split", (0.8, 0.1, 0.1)), data.get("split_seed", 42))
-    return dict(zip(("train", "val", "test"), parts, strict=True))
-
-
-def data_changed(model: CharLM, data_path: str | Path | None = None) -> bool:
-    """Whether the word list at the run's path (or `data_path`) differs from the one it was
-    split from, as far as the checkpoint tells."""
-    stored = (getattr(model, "data_identity", None) or {}).get("words_sha256")
-    path = data_path or ((model.config or {}).get("data") or {}).get("path")
-    if not stored or not path or not Path(path).is_file():
-        return False
-    return stored != words_digest(distinct_words(load_words(path))[0])
+    return dict(zip(("train", "val", "test"), parts, strict=True)), changed

@@ -11,7 +11,7 @@ callback (`charlm.lit.Diagnostics`) and `charlm-inspect` both use it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,6 +279,5 @@ def first_loss_note(loss: float, vocab_size: int, output_layer: str) -> tuple[st
 
 def output_layer_name(net: nn.Module) -> str:
     """The name of the last weight matrix of `net`, which computes the logits."""
-    names: Iterable[str] = [n for n, _ in weight_matrices(net)]
-    names = list(names)
+    names = [n for n, _ in weight_matrices(net)]
     return names[-1] if names else "output"

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -144,8 +145,6 @@ def check_options(values: Any, spec: dict[str, str]) -> None:
 
 def check_output(path: Any) -> None:
     """Refuse, before any work is done, an output file whose directory does not exist."""
-    from pathlib import Path
-
     parent = Path(path).parent
     if not parent.is_dir():
         raise CharlmError(f"output={path}: the directory {parent} does not exist; create it first")

@@ -10,7 +10,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from charlm.checkpoint import checkpoint_words, data_changed, load_model
+from charlm.checkpoint import RESPLIT_NOTE, checkpoint_split, load_model
 from charlm.config import config_dir
 from charlm.data.batches import TensorSlices
 from charlm.data.corpus import load_words
@@ -45,17 +45,10 @@ def evaluate_checkpoint(
     if unknown not in ("skip", "error"):
         raise CharlmError(f"unknown={unknown!r}: 'skip' (report and go on) or 'error'")
     model = load_model(ckpt)
-    if resplit and data_changed(model, data_path):
-        print(
-            "charlm-eval: note: the word list changed since training; split again as asked "
-            "(resplit=true): the figures are not those of the run's own split",
-            file=sys.stderr,
-        )
-    results = {
-        split: evaluate_words(model, part)
-        for split, part in checkpoint_words(model, data_path, resplit).items()
-        if part
-    }
+    splits, changed = checkpoint_split(model, data_path, resplit)
+    if changed:
+        print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)
+    results = {split: evaluate_words(model, part) for split, part in splits.items() if part}
     if words:
         extra = load_words(words)
         if unknown == "error":

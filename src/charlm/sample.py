@@ -10,7 +10,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from charlm.checkpoint import checkpoint_words, data_changed, load_model
+from charlm.checkpoint import RESPLIT_NOTE, checkpoint_split, load_model
 from charlm.config import config_dir
 from charlm.errors import CharlmError, check_options, report_errors
 from charlm.models.base import CharLM
@@ -78,13 +78,9 @@ def main(cfg: DictConfig) -> None:
     }
     splits = None
     if cfg.novelty:
-        if cfg.resplit and data_changed(model, cfg.get("data_path")):
-            print(
-                "charlm-sample: note: the word list changed since training; split again as asked "
-                "(resplit=true)",
-                file=sys.stderr,
-            )
-        splits = checkpoint_words(model, cfg.get("data_path"), cfg.resplit)
+        splits, changed = checkpoint_split(model, cfg.get("data_path"), cfg.resplit)
+        if changed:
+            print(f"charlm-sample: {RESPLIT_NOTE}", file=sys.stderr)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     chunks = sample_chunks(model, cfg.n, generator, **options)
     counts: Counter = Counter()

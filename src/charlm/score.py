@@ -17,7 +17,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from charlm.checkpoint import DataChangedError, checkpoint_words, data_changed, load_model
+from charlm.checkpoint import RESPLIT_NOTE, DataChangedError, checkpoint_split, load_model
 from charlm.config import config_dir
 from charlm.data.corpus import load_words, words_from_bytes
 from charlm.errors import CharlmError, check_options, check_output, report_errors
@@ -172,19 +172,16 @@ def main(cfg: DictConfig) -> None:
     model = load_model(cfg.ckpt)
     words = read_words(cfg.get("words"))
     try:
-        splits = checkpoint_words(model, cfg.get("data_path"), cfg.resplit)
+        splits, changed = checkpoint_split(model, cfg.get("data_path"), cfg.resplit)
     except DataChangedError:
         raise
     except CharlmError as err:
         if cfg.get("data_path"):
             raise
         print(f"charlm-score: note: no split column ({err})", file=sys.stderr)
-        splits = None
-    if cfg.resplit and data_changed(model, cfg.get("data_path")):
-        print(
-            "charlm-score: note: the word list changed since training; split again as asked (resplit=true)",
-            file=sys.stderr,
-        )
+        splits, changed = None, False
+    if changed:
+        print(f"charlm-score: {RESPLIT_NOTE}", file=sys.stderr)
     rows = score_words(model, words, splits)
     text = render(arrange(rows, cfg.sort, cfg.descending, cfg.top), summary(rows), cfg.format)
     if cfg.get("output"):

@@ -92,9 +92,10 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(
             f"num_threads={threads!r}: must be an integer >= 1, or null", key="num_threads"
         )
-    for key in ("report_ensemble",):
-        if key in cfg and not isinstance(cfg.get(key), bool):
-            raise ConfigError(f"{key}={cfg.get(key)!r}: must be true or false", key=key)
+    if "report_ensemble" in cfg and not isinstance(cfg.report_ensemble, bool):
+        raise ConfigError(
+            f"report_ensemble={cfg.report_ensemble!r}: must be true or false", key="report_ensemble"
+        )
 
 
 def _check_one_cycle(cfg: DictConfig) -> None:

@@ -48,9 +48,7 @@ class Diagnostics(L.Callback):
         self.every_n_steps = every_n_steps
         self.histogram_every_n_steps = histogram_every_n_steps
         self.history: dict[str, list[tuple[int, float]]] = {}
-        self.first_loss: float | None = None
         self.last: Snapshot | None = None
-        self.figure_path: Path | None = None
         self._probe: Probe | None = None
         self._trainer: L.Trainer | None = None
         self._first_step: int | None = None
@@ -82,7 +80,6 @@ class Diagnostics(L.Callback):
         trainer = self._trainer
         scalars = snap.scalars()
         if step == 1:
-            self.first_loss = loss
             vocab_size = getattr(self._net, "vocab_size", None)
             if vocab_size:
                 note, far = first_loss_note(loss, vocab_size, output_layer_name(self._net))
@@ -131,10 +128,10 @@ class Diagnostics(L.Callback):
             self.history,
             title=f"{type(self._net).__name__}: the last watched update (step {trainer.global_step})",
         )
-        self.figure_path = Path(trainer.default_root_dir) / FIGURE_NAME
-        self.figure_path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(self.figure_path, dpi=80)
+        path = Path(trainer.default_root_dir) / FIGURE_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=80)
         writer = tensorboard_writer(trainer)
         if writer is not None:
             writer.add_figure("diagnostics/figure", fig, trainer.global_step)
-        log.info("diagnostics: figure written to %s", self.figure_path)
+        log.info("diagnostics: figure written to %s", path)

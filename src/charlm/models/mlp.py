@@ -40,12 +40,12 @@ class BengioMLP(CharLM):
         check_positive_ints(emb_size=emb_size, hidden_size=hidden_size)
         check_choice("init", init, INITS)
         check_choice("norm", norm, NORMS)
-        if isinstance(bn_momentum, bool) or not isinstance(bn_momentum, int | float):
+        if isinstance(bn_momentum, bool) or not (
+            isinstance(bn_momentum, int | float) and 0 < bn_momentum <= 1
+        ):
             raise ConfigError(
                 f"bn_momentum={bn_momentum!r}: must be a number in (0, 1]", "bn_momentum"
             )
-        if not 0 < bn_momentum <= 1:
-            raise ConfigError(f"bn_momentum={bn_momentum!r}: must be in (0, 1]", "bn_momentum")
         self.emb_size = emb_size
         self.hidden_size = hidden_size
         self.init = init
@@ -63,7 +63,7 @@ class BengioMLP(CharLM):
         self.W2 = nn.Parameter(torch.randn((hidden_size, vocab_size), generator=g))
         self.b2 = nn.Parameter(torch.randn(vocab_size, generator=g))
         scale_initialisation(init, [(self.W1, self.b1, fan_in)], (self.W2, self.b2), "tanh")
-        # A module, so that diagnostics can watch the hidden layer (charlm.probe).
+        # A module, so that diagnostics can watch the hidden layer (charlm.diagnostics.Probe).
         self.act = nn.Tanh()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
