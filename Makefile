@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 CORPUS := data/civil_mots.txt
+TEXT := data/tinyshakespeare.txt
 ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -22,8 +23,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install charlm with its dev tools
 
-data: install ## data/civil_mots.txt: kept if there, else copied from ../shared/data (SHARED_DATA), else downloaded; SHA-256 checked
-	@$(BIN)/charlm-data --dest $(CORPUS) --shared $(SHARED_DATA)
+data: install ## data/civil_mots.txt and data/tinyshakespeare.txt: kept if there, else copied from ../shared/data (SHARED_DATA), else downloaded; SHA-256 checked
+	@$(BIN)/charlm-data --dest $(CORPUS) --dest $(TEXT) --shared $(SHARED_DATA)
 
 train: install data ## Train the notebook's MLP (experiment=bengio2003); or ARGS='experiment=bigram ...'
 	$(BIN)/charlm-train $(or $(ARGS),experiment=bengio2003)

@@ -13,7 +13,6 @@ from charlm.errors import ConfigError
 from charlm.evaluate import evaluate_words
 from charlm.metrics import LMMetrics
 from charlm.models import BigramLM, EnsembleLM, RecurrentLM, SequenceLM, TransformerLM
-from charlm.models.ensemble import as_sequence_logits
 from charlm.train import train
 
 FAMILIES = {
@@ -222,7 +221,7 @@ def test_an_ensemble_averages_its_members_probabilities(tiny_words):
     both = EnsembleLM([window, sequence])
     x, y = both.examples(words)
     probs = (
-        F.softmax(as_sequence_logits(window, x), -1) + F.softmax(sequence(x), -1)
+        F.softmax(window.block_logits(x), -1) + F.softmax(sequence(x), -1)
     ) / 2  # fmt: skip
     expected = -probs.gather(-1, y.clamp(min=0)[..., None])[..., 0].log()
     expected = (expected * (y != PAD_TARGET)).sum(1)

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from charlm.data.corpus import distinct_words, load_words, split_words, words_digest
-from charlm.data.vocab import Vocabulary
+from charlm.data.vocab import TextVocabulary, stored_vocabulary
 from charlm.errors import CharlmError
 from charlm.models.base import CharLM
 from charlm.models.ensemble import EnsembleLM
@@ -108,7 +108,7 @@ def load_model(path: str | Path | Sequence[str | Path]) -> CharLM:
     if problem:
         raise CheckpointError(f"{path}: its weights do not fit {cls.__name__}: {problem}")
     model.load_state_dict(state)
-    model.vocab = Vocabulary.from_string(meta["vocab"])
+    model.vocab = stored_vocabulary(meta["vocab"], meta.get("vocab_kind"))
     if len(model.vocab) != getattr(model, "vocab_size", len(model.vocab)):
         raise CheckpointError(
             f"{path}: its vocabulary has {len(model.vocab)} symbols, its model {model.vocab_size}"
@@ -196,3 +196,47 @@ def checkpoint_split(
     model.vocab.check_words(words, f"word list {path}")
     parts = split_words(words, data.get("split", (0.8, 0.1, 0.1)), data.get("split_seed", 42))
     return dict(zip(("train", "val", "test"), parts, strict=True)), changed
+
+
+def is_text_model(model: CharLM) -> bool:
+    """Whether `model` was trained on running text (its vocabulary is a text's)."""
+    return isinstance(getattr(model, "vocab", None), TextVocabulary)
+
+
+def text_block_size(model: CharLM) -> int:
+    """The block a text model was trained and evaluated on (its run's data.block_size)."""
+    data = (model.config or {}).get("data") or {}
+    return int(data.get("block_size") or model.context_size)
+
+
+def checkpoint_text(
+    model: CharLM, data_path: str | Path | None = None, resplit: bool = False
+) -> tuple[Any, dict[str, tuple[int, int]], bool]:
+    """The encoded text a text model was trained on, its splits' (start, end), and whether the
+    text changed since (split again as asked: `resplit=True`; refused otherwise)."""
+    from charlm.data.text import encode_text, split_bounds
+
+    data = (model.config or {}).get("data") or {}
+    path = data_path or data.get("path")
+    if not path:
+        raise CheckpointError("the checkpoint stores no text path: give data_path=PATH")
+    encoded = encode_text(path, data.get("cache_dir"))
+    identity = getattr(model, "data_identity", None) or {}
+    stored = identity.get("text_sha256")
+    changed = bool(stored) and stored != encoded.sha256
+    if changed and not resplit:
+        raise DataChangedError(
+            f"{path} is not the text this model was split from ({identity.get('characters')} "
+            f"characters then, {encoded.length} now): restore it, point data_path= at the "
+            "original, or give resplit=true to split the text as it is now"
+        )
+    if encoded.vocab != model.vocab:
+        extra = sorted(set(encoded.vocab.itos) - set(model.vocab.itos))
+        raise CheckpointError(
+            f"{path} holds characters the model was not trained on ({''.join(extra)!r})"
+            if extra
+            else f"{path} lacks some of the model's characters: its ids would differ; give "
+            "the text the model was trained on (data_path=)"
+        )
+    bounds = split_bounds(encoded.length, data.get("split", (0.85, 0.05, 0.10)))
+    return encoded, dict(zip(("train", "val", "test"), bounds, strict=True)), changed

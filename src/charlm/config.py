@@ -91,11 +91,14 @@ class Preflight(Callback):
                 problem = f"ckpt_path={ckpt}: no such checkpoint file; runs keep theirs in <run dir>/checkpoints/"
             data = config.get("data") or {}
             path = data.get("path") if hasattr(data, "get") else None
-            if not problem and path and not Path(str(path)).exists():
+            # A text may be several files, comma-separated; one the run fetches may be missing.
+            paths = [p for p in str(path).split(",") if p] if path else []
+            missing = [p for p in paths if not Path(p).exists()]
+            if not problem and missing and not data.get("fetch"):
                 problem = (
-                    f"data.path={path}: no such file. Run `make data` in the charlm checkout for "
-                    "civil_mots.txt (or `charlm-data --dest PATH`), or point data.path= at your "
-                    "own word list (one word per line, UTF-8)"
+                    f"data.path={missing[0]}: no such file. Run `make data` in the charlm "
+                    "checkout for civil_mots.txt and tinyshakespeare.txt (or `charlm-data "
+                    "--dest PATH`), or point data.path= at your own word list or text (UTF-8)"
                 )
         except Exception:  # a config this check cannot read is left to the run's own checks
             return

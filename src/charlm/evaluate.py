@@ -10,7 +10,14 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from charlm.checkpoint import RESPLIT_NOTE, checkpoint_split, load_model
+from charlm.checkpoint import (
+    RESPLIT_NOTE,
+    checkpoint_split,
+    checkpoint_text,
+    is_text_model,
+    load_model,
+    text_block_size,
+)
 from charlm.config import config_dir
 from charlm.data.batches import TensorSlices
 from charlm.data.corpus import load_words
@@ -29,6 +36,13 @@ def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> d
     return evaluate_lm(model, TensorSlices(x, y, batch_size=rows))
 
 
+def evaluate_text(model: CharLM, stream, bounds: tuple[int, int], block_size: int) -> dict:
+    """Metrics of a text model over one split read once (`charlm.data.text.EvalBlocks`)."""
+    from charlm.data.text import EvalBlocks
+
+    return evaluate_lm(model, EvalBlocks(stream, bounds, block_size, max(1, 16384 // block_size)))
+
+
 def evaluate_checkpoint(
     ckpt: str | Path | list[str],
     words: str | Path | None = None,
@@ -45,6 +59,21 @@ def evaluate_checkpoint(
     if unknown not in ("skip", "error"):
         raise CharlmError(f"unknown={unknown!r}: 'skip' (report and go on) or 'error'")
     model = load_model(ckpt)
+    if is_text_model(model):
+        if words:
+            raise CharlmError(
+                "words=: this model was trained on running text; score a text with "
+                "charlm-score ckpt=... text=FILE"
+            )
+        encoded, bounds, changed = checkpoint_text(model, data_path, resplit)
+        if changed:
+            print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)
+        stream, block = encoded.ids(), text_block_size(model)
+        return {
+            split: evaluate_text(model, stream, span, block)
+            for split, span in bounds.items()
+            if span[1] - span[0] >= 2
+        }
     splits, changed = checkpoint_split(model, data_path, resplit)
     if changed:
         print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)

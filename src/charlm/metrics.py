@@ -137,7 +137,9 @@ def evaluate_lm(
     count = 0
     try:
         for x, y in batches:
-            logits = model(x)
+            # Windows, or blocks that every language model reads whole (`CharLM.block_logits`).
+            blocks = y.dim() > 1 and hasattr(model, "block_logits")
+            logits = model.block_logits(x) if blocks else model(x)
             if metrics is None:
                 metrics = LMMetrics(logits.shape[-1])
             metrics.update(logits, y)

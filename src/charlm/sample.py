@@ -1,4 +1,5 @@
-"""`charlm-sample ckpt=PATH n=20`: sample words from a trained model, with their novelty."""
+"""`charlm-sample ckpt=PATH n=20`: sample words from a trained model, with their novelty; or,
+from a model of running text, `length` characters after a `prompt`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from charlm.checkpoint import RESPLIT_NOTE, checkpoint_split, load_model
+from charlm.checkpoint import RESPLIT_NOTE, checkpoint_split, is_text_model, load_model
 from charlm.config import config_dir
 from charlm.errors import CharlmError, check_options, report_errors
 from charlm.models.base import CharLM
@@ -56,7 +57,39 @@ SAMPLE_OPTIONS = {
     "data_path": "path|null",
     "resplit": "bool",
     "progress": "bool|null",
+    "prompt": "str|null",
+    "length": "int>=1",
 }
+
+
+def default_prompt(model: CharLM) -> str:
+    """What a text model starts from when no prompt is given: a newline, as a text would."""
+    itos = model._require_vocab().itos
+    return "\n" if "\n" in itos else itos[0]
+
+
+def sample_passages(model: CharLM, cfg: DictConfig) -> None:
+    """Print `n` passages of `length` characters after the prompt (the prompt included)."""
+    if cfg.get("prefix"):
+        raise CharlmError(
+            f"prefix={cfg.prefix!r}: this model writes running text; start it with prompt=..."
+        )
+    prompt = cfg.get("prompt")
+    given = prompt is not None and prompt != ""
+    prompt = str(prompt) if given else default_prompt(model)
+    generator = torch.Generator().manual_seed(int(cfg.seed))
+    try:
+        passages = model.sample_text(
+            prompt, cfg.length, cfg.n, generator, cfg.temperature, cfg.top_k
+        )
+    except ValueError as err:
+        raise CharlmError(str(err)) from None
+    shown = [(prompt if given else "") + p for p in passages]
+    if cfg.n == 1:
+        print(shown[0], flush=True)
+        return
+    for i, passage in enumerate(shown, 1):
+        print(f"--- sample {i} of {cfg.n} ---\n{passage}", flush=True)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="sample")
@@ -67,8 +100,17 @@ def main(cfg: DictConfig) -> None:
         raise CharlmError("no checkpoint given: charlm-sample ckpt=PATH/TO/last.ckpt")
     if isinstance(cfg.get("prefix"), int | float) and not isinstance(cfg.get("prefix"), bool):
         cfg.prefix = str(cfg.prefix)  # prefix=12 is the text "12"
+    if isinstance(cfg.get("prompt"), int | float) and not isinstance(cfg.get("prompt"), bool):
+        cfg.prompt = str(cfg.prompt)
     check_options(cfg, SAMPLE_OPTIONS)
     model = load_model(cfg.ckpt)
+    if is_text_model(model):
+        sample_passages(model, cfg)
+        return
+    if cfg.get("prompt"):
+        raise CharlmError(
+            f"prompt={cfg.prompt!r}: this model samples words; start them with prefix=..."
+        )
     options = {
         "temperature": cfg.temperature,
         "top_k": cfg.top_k,

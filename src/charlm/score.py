@@ -1,6 +1,8 @@
 """`charlm-score ckpt=PATH words=FILE`: each word's NLL, NLL per character, perplexity and split.
 
 Words with characters the model has never seen get a row saying so, and the rest are scored.
+A model of running text scores a text instead (`text=FILE`): the total NLL, bits per
+character, and a row per line.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from charlm.checkpoint import RESPLIT_NOTE, DataChangedError, checkpoint_split, load_model
+from charlm.checkpoint import (
+    RESPLIT_NOTE,
+    DataChangedError,
+    checkpoint_split,
+    is_text_model,
+    load_model,
+    text_block_size,
+)
 from charlm.config import config_dir
 from charlm.data.corpus import load_words, words_from_bytes
 from charlm.errors import CharlmError, check_options, check_output, report_errors
@@ -135,6 +144,104 @@ def render(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: st
     return "\n".join([*lines, line])
 
 
+TEXT_COLUMNS = ("line", "characters", "nll", "nll_per_char", "bpc", "text")
+
+
+def score_text(model: CharLM, text: str, source: str = "the text") -> tuple[list[dict], dict]:
+    """One row per line of `text` (its newline included) and the totals.
+
+    The text is read as the model's evaluation reads a split: in non-overlapping blocks of its
+    training block, each character predicted from those before it in its block. The first
+    character has nothing before it and is not scored.
+    """
+    import torch
+
+    vocab = model._require_vocab()
+    bad = vocab.unknown(text)
+    if bad:
+        raise CharlmError(
+            f"{source} holds characters outside the model's vocabulary: {''.join(bad)!r}; "
+            f"the model knows {''.join(vocab.itos)!r}"
+        )
+    if len(text) < 2:
+        raise CharlmError(f"{source} holds {len(text)} character(s): at least 2 are needed")
+    ids = torch.tensor([vocab.stoi[c] for c in text])
+    nll = torch.cat([torch.zeros(1), model.char_nll(ids, text_block_size(model))]).tolist()
+    rows, start = [], 0
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        end = start + len(line)
+        scored = end - max(start, 1)
+        total = sum(nll[max(start, 1) : end])
+        rows.append(
+            {
+                "line": number,
+                "characters": scored,
+                "nll": total,
+                "nll_per_char": total / scored if scored else None,
+                "bpc": total / scored / math.log(2) if scored else None,
+                "text": line.rstrip("\n"),
+            }
+        )
+        start = end
+    total = sum(nll)
+    chars = len(text) - 1
+    totals = {
+        "lines": len(rows),
+        "characters": chars,
+        "nll": total,
+        "nll_per_char": total / chars,
+        "bpc": total / chars / math.log(2),
+        "block_size": text_block_size(model),
+    }
+    return rows, totals
+
+
+def render_text(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: str) -> str:
+    """A text's rows as an aligned table with a totals line, as CSV, or as JSON."""
+    if fmt == "json":
+        return json.dumps(
+            {"lines": list(rows), "summary": dict(totals)}, indent=2, ensure_ascii=False
+        )
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=TEXT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(
+            {k: ("" if r.get(k) is None else r[k]) for k in TEXT_COLUMNS} for r in rows
+        )
+        return buffer.getvalue().rstrip("\n")
+    table = [TEXT_COLUMNS] + [
+        tuple(_cell(r.get(c)) if c != "text" else repr(r["text"])[1:-1][:60] for c in TEXT_COLUMNS)
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(TEXT_COLUMNS))]
+    lines = [
+        "  ".join(t.ljust(w) for t, w in zip(line, widths, strict=True)).rstrip() for line in table
+    ]
+    lines.append(
+        f"{totals['lines']} lines; total NLL {totals['nll']:.4f} over {totals['characters']} "
+        f"characters: {totals['nll_per_char']:.4f} per character, {totals['bpc']:.4f} bits per "
+        f"character (blocks of {totals['block_size']}; the first character is not scored)"
+    )
+    return "\n".join(lines)
+
+
+def read_text(path: str | None) -> tuple[str, str]:
+    """The text of a file (strict UTF-8), or of standard input for None or '-'; and its name."""
+    from charlm.data.text import TextError, decoded_chunks
+
+    if path in (None, "", "-"):
+        data = sys.stdin.buffer.read()
+        try:
+            return data.decode("utf-8"), "standard input"
+        except UnicodeDecodeError as err:
+            raise TextError(f"standard input is not UTF-8 text (byte {err.start})") from None
+    p = Path(path)
+    if not p.is_file():
+        raise TextError(f"text={path}: no such file")
+    return "".join(decoded_chunks(p)), str(p)
+
+
 def read_words(words: str | None) -> list[str]:
     """The words of a file, or of standard input when `words` is None or '-'."""
     if words in (None, "", "-"):
@@ -152,6 +259,7 @@ def main(cfg: DictConfig) -> None:
         cfg,
         {
             "words": "path|null",
+            "text": "path|null",
             "sort": "str|null",
             "descending": "bool",
             "top": "int>=1|null",
@@ -170,6 +278,22 @@ def main(cfg: DictConfig) -> None:
     if cfg.get("output"):
         check_output(cfg.output)
     model = load_model(cfg.ckpt)
+    if is_text_model(model):
+        if cfg.get("words"):
+            raise CharlmError(
+                "words=: this model was trained on running text; score a text with text=FILE"
+            )
+        text, source = read_text(cfg.get("text"))
+        rows, totals = score_text(model, text, source)
+        if cfg.sort is not None and cfg.sort not in ("nll", "nll_per_char"):
+            raise CharlmError(f"sort={cfg.sort!r}: a text's lines sort on nll or nll_per_char")
+        out = render_text(arrange(rows, cfg.sort, cfg.descending, cfg.top), totals, cfg.format)
+        _write(out, cfg.get("output"))
+        return
+    if cfg.get("text"):
+        raise CharlmError(
+            "text=: this model was trained on a word list; score words with words=FILE"
+        )
     words = read_words(cfg.get("words"))
     try:
         splits, changed = checkpoint_split(model, cfg.get("data_path"), cfg.resplit)
@@ -184,9 +308,13 @@ def main(cfg: DictConfig) -> None:
         print(f"charlm-score: {RESPLIT_NOTE}", file=sys.stderr)
     rows = score_words(model, words, splits)
     text = render(arrange(rows, cfg.sort, cfg.descending, cfg.top), summary(rows), cfg.format)
-    if cfg.get("output"):
-        Path(cfg.output).write_text(text + "\n", encoding="utf-8")
-        print(f"written to {cfg.output}")
+    _write(text, cfg.get("output"))
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        print(f"written to {output}")
     else:
         print(text)
 

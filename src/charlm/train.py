@@ -66,6 +66,19 @@ def check_data(datamodule: Any, cfg: DictConfig) -> None:
 
 def check_resume(checkpoint: dict[str, Any], task: Any, datamodule: Any, path: str) -> None:
     """Refuse to resume a checkpoint whose model or vocabulary differs from this run's."""
+    from charlm.data.vocab import vocab_kind
+
+    meta = checkpoint.get("charlm") or {}
+    vocab = getattr(datamodule, "vocab", None)
+    kind = meta.get("vocab_kind") or "words"
+    if vocab is not None and meta.get("vocab") and kind != vocab_kind(vocab):
+        trained = "running text" if kind == "text" else "a word list"
+        here = "running text" if vocab_kind(vocab) == "text" else "a word list"
+        raise ConfigError(
+            f"ckpt_path={path} is a model of {trained}, and this run trains on {here}: resume "
+            "it with the data it was trained on, or train anew without ckpt_path",
+            key="ckpt_path",
+        )
     problem = state_dict_mismatch(task.net, {
         k[4:]: v for k, v in checkpoint["state_dict"].items() if str(k).startswith("net.")
     })  # fmt: skip
@@ -216,6 +229,12 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> dict[st
     }
     if not has_val:
         trainer_kwargs.update(limit_val_batches=0, num_sanity_val_steps=0)
+    if cfg.get("time_budget_s"):
+        # Lightning's "DD:HH:MM:SS", in whole seconds.
+        minutes, seconds = divmod(math.ceil(cfg.time_budget_s), 60)
+        hours, minutes = divmod(minutes, 60)
+        days, hours = divmod(hours, 24)
+        trainer_kwargs["max_time"] = f"{days:02d}:{hours:02d}:{minutes:02d}:{seconds:02d}"
     trainer: L.Trainer = build(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs
     )
@@ -257,10 +276,11 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> dict[st
             )
             steps = final["global_step"]
 
+    scored_splits = cfg.get("final_eval") or ("train", "val", "test")
     metrics: dict[str, Any] = {
         split: task.evaluate(datamodule.eval_dataloader(split))
         for split in ("train", "val", "test")
-        if datamodule.has_split(split)
+        if split in scored_splits and datamodule.has_split(split)
     }
     metrics.update(
         steps=steps,

@@ -85,6 +85,24 @@ def validate_config(cfg: DictConfig) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigError(f"seed={seed!r}: must be an integer >= 0, or null", key="seed")
     _check_one_cycle(cfg)
+    final = cfg.get("final_eval")
+    if final is not None and (
+        isinstance(final, str | bytes)
+        or not all(s in ("train", "val", "test") for s in final)
+        or not len(final)
+    ):
+        raise ConfigError(
+            f"final_eval={final!r}: a list of splits among train, val, test, e.g. [val,test]",
+            key="final_eval",
+        )
+    budget = cfg.get("time_budget_s")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0
+    ):
+        raise ConfigError(
+            f"time_budget_s={budget!r}: seconds of training, a number > 0, or null for none",
+            key="time_budget_s",
+        )
     threads = cfg.get("num_threads")
     if threads is not None and (
         isinstance(threads, bool) or not isinstance(threads, int) or threads < 1

@@ -19,6 +19,12 @@ _HOMES = {
     "TaskData": "charlm.data.protocol",
     "LanguageData": "charlm.data.protocol",
     "word_sequences": "charlm.data.sequences",
+    "EncodedText": "charlm.data.text",
+    "TextError": "charlm.data.text",
+    "encode_text": "charlm.data.text",
+    "split_bounds": "charlm.data.text",
+    "TextDataModule": "charlm.data.text_datamodule",
+    "TextVocabulary": "charlm.data.vocab",
     "FizzBuzzDataModule": "charlm.data.tables",
     "TableDataModule": "charlm.data.tables",
     "BOUNDARY": "charlm.data.vocab",
@@ -38,6 +44,12 @@ __all__ = [
     "TableDataModule",
     "TaskData",
     "TensorSlices",
+    "EncodedText",
+    "TextDataModule",
+    "TextError",
+    "TextVocabulary",
+    "encode_text",
+    "split_bounds",
     "Vocabulary",
     "VocabularyError",
     "context_windows",
@@ -55,5 +67,7 @@ if TYPE_CHECKING:
     from charlm.data.sequences import word_sequences
     from charlm.data.step_datamodule import StepDataModule
     from charlm.data.tables import FizzBuzzDataModule, TableDataModule
-    from charlm.data.vocab import BOUNDARY, Vocabulary, VocabularyError
+    from charlm.data.text import EncodedText, TextError, encode_text, split_bounds
+    from charlm.data.text_datamodule import TextDataModule
+    from charlm.data.vocab import BOUNDARY, TextVocabulary, Vocabulary, VocabularyError
     from charlm.data.windows import context_windows

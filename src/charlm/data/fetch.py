@@ -1,10 +1,12 @@
-"""civil_mots.txt on any machine: a copy already there, a shared folder, or its public source.
+"""The data files on any machine: a copy already there, a shared folder, or the public source.
 
-    charlm-data --dest data/civil_mots.txt --shared ../shared/data   (what `make data` runs)
+    charlm-data --dest data/civil_mots.txt --dest data/tinyshakespeare.txt --shared ../shared/data
+    (what `make data` runs)
 
-The file is the word list of the course this package follows, kept in the course's repository
-at a pinned commit; whatever the source, it is checked against its SHA-256 before it is kept,
-and a failed copy or download leaves nothing behind.
+civil_mots.txt is the word list of the course this package follows, kept in the course's
+repository at a pinned commit; tinyshakespeare.txt is char-rnn's running text, at a pinned
+commit too. Whatever the source, a file is checked against its SHA-256 before it is kept, and
+a failed copy or download leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,6 +33,35 @@ CORPUS_URL = (
     "7214b902ebc86d3958722d05d00c8bd32e64a9ef/civil_mots.txt"
 )
 
+TEXT_NAME = "tinyshakespeare.txt"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A file charlm knows: its SHA-256 and where it is published."""
+
+    sha256: str
+    url: str
+
+
+KNOWN_FILES = {
+    CORPUS_NAME: DataFile(CORPUS_SHA256, CORPUS_URL),
+    TEXT_NAME: DataFile(
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+    ),
+}
+
+
+def known_file(name: str) -> DataFile:
+    """What charlm knows of the data file called `name`; a one-line error for any other."""
+    if name not in KNOWN_FILES:
+        raise CorpusError(
+            f"{name!r} is not a data file charlm knows (it knows {', '.join(KNOWN_FILES)}); "
+            "give one of those names"
+        )
+    return KNOWN_FILES[name]
+
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -39,51 +71,59 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _place(dest: Path, write: Callable[[BinaryIO], None], source: str) -> None:
+def _place(dest: Path, write: Callable[[BinaryIO], None], source: str, name: str) -> None:
     """Write into a temporary file beside `dest`, check its hash, then rename it into place."""
+    known = known_file(name)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
-        if sha256(tmp) != CORPUS_SHA256:
+        if sha256(tmp) != known.sha256:
             raise CorpusError(
-                f"{source} does not match the SHA-256 of {CORPUS_NAME} ({CORPUS_SHA256[:12]}...); "
-                f"nothing was kept. Get the file from {CORPUS_URL} and put it at {dest}"
+                f"{source} does not match the SHA-256 of {name} ({known.sha256[:12]}...); "
+                f"nothing was kept. Get the file from {known.url} and put it at {dest}"
             )
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def check_corpus(path: str | Path) -> None:
-    """Raise `CorpusError` unless the file at `path` is civil_mots.txt as published."""
-    if sha256(Path(path)) != CORPUS_SHA256:
+def check_corpus(path: str | Path, name: str = CORPUS_NAME) -> None:
+    """Raise `CorpusError` unless the file at `path` is the data file `name` as published."""
+    known = known_file(name)
+    if sha256(Path(path)) != known.sha256:
         raise CorpusError(
-            f"{path} does not match the SHA-256 of {CORPUS_NAME} ({CORPUS_SHA256[:12]}...): it was "
-            "changed. Delete it and run `make data` again; to train on an edited list, save it "
+            f"{path} does not match the SHA-256 of {name} ({known.sha256[:12]}...): it was "
+            "changed. Delete it and run `make data` again; to train on an edited copy, save it "
             "under another name and give data.path="
         )
 
 
 def ensure_corpus(
-    dest: str | Path, shared: str | Path | None = None, url: str = CORPUS_URL, timeout: float = 30
+    dest: str | Path,
+    shared: str | Path | None = None,
+    url: str | None = None,
+    timeout: float = 30,
+    name: str = CORPUS_NAME,
 ) -> str:
-    """Make `dest` hold civil_mots.txt, checked; returns where it came from.
+    """Make `dest` hold the data file `name` (civil_mots.txt by default), checked; returns
+    where it came from.
 
-    In order: `dest` itself if present (checked, never replaced), `shared`/civil_mots.txt if
-    present (copied), else a download from `url`. Raises `CorpusError` with one line saying
-    what went wrong, where to get the file and where to put it.
+    In order: `dest` itself if present (checked, never replaced), `shared`/`name` if present
+    (copied), else a download from `url` (default: its pinned source). Raises `CorpusError`
+    with one line saying what went wrong, where to get the file and where to put it.
     """
     dest = Path(dest)
+    url = url or known_file(name).url
     if dest.is_file():
-        check_corpus(dest)
+        check_corpus(dest, name)
         return "present"
-    local = Path(shared) / CORPUS_NAME if shared else None
+    local = Path(shared) / name if shared else None
     if local is not None and local.is_file():
         with local.open("rb") as src:
-            _place(dest, lambda f: shutil.copyfileobj(src, f), str(local))
+            _place(dest, lambda f: shutil.copyfileobj(src, f), str(local), name)
         return f"copied from {local}"
 
     def download(f: BinaryIO) -> None:
@@ -93,27 +133,35 @@ def ensure_corpus(
         except (urllib.error.URLError, OSError, ValueError) as err:
             reason = getattr(err, "reason", err)
             raise CorpusError(
-                f"{CORPUS_NAME} could not be downloaded ({reason}): get it from {url} "
-                f"and put it at {dest}"
+                f"{name} could not be downloaded ({reason}): get it from {url} and put it at {dest}"
             ) from None
 
-    _place(dest, download, f"the file downloaded from {url}")
+    _place(dest, download, f"the file downloaded from {url}", name)
     return f"downloaded from {url}"
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`make data`: print where the corpus came from, or one line saying how to get it."""
+    """`make data`: print where each file came from, or one line saying how to get it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dest", default=f"data/{CORPUS_NAME}")
-    parser.add_argument("--shared", default="../shared/data", help="a folder holding a copy")
-    parser.add_argument("--url", default=os.environ.get("CHARLM_CORPUS_URL") or CORPUS_URL)
+    parser.add_argument(
+        "--dest",
+        action="append",
+        help=f"where to put a known file ({', '.join(KNOWN_FILES)}), named by its file name; "
+        f"repeatable (default: data/{CORPUS_NAME})",
+    )
+    parser.add_argument("--shared", default="../shared/data", help="a folder holding copies")
+    parser.add_argument(
+        "--url", default=os.environ.get("CHARLM_CORPUS_URL"), help="download from here instead"
+    )
     args = parser.parse_args(argv)
-    try:
-        origin = ensure_corpus(args.dest, args.shared, args.url)
-    except CorpusError as err:
-        print(f"charlm-data: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    print(f"{args.dest}: SHA-256 OK ({origin})")
+    for dest in args.dest or [f"data/{CORPUS_NAME}"]:
+        name = Path(dest).name
+        try:
+            origin = ensure_corpus(dest, args.shared, args.url, name=name)
+        except CorpusError as err:
+            print(f"charlm-data: error: {err}", file=sys.stderr)
+            sys.exit(2)
+        print(f"{dest}: SHA-256 OK ({origin})")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ class Vocabulary:
         return len(self.itos)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocabulary) and self.itos == other.itos
+        return type(other) is type(self) and self.itos == other.itos
 
     def __hash__(self) -> int:
         return hash(self.to_string())
@@ -110,3 +110,57 @@ class Vocabulary:
     def decode(self, ids: Sequence[int]) -> str:
         """Characters of `ids`, stopping at nothing: boundary ids decode to the boundary token."""
         return "".join(self.itos[int(i)] for i in ids)
+
+
+class TextVocabulary(Vocabulary):
+    """The characters of a running text, newline and space included, in sorted order.
+
+    Running text has no boundary token: every id is a character of the text (id 0 is its
+    smallest, usually the newline). `boundary` is None and `chars` is the whole table.
+    """
+
+    def __init__(self, chars: Iterable[str]) -> None:
+        chars = sorted(set(chars))
+        if not chars:
+            raise VocabularyError("a text vocabulary needs at least one character")
+        bad = [c for c in chars if len(c) != 1]
+        if bad:
+            raise VocabularyError(f"vocabulary entries must be single characters, got {bad!r}")
+        self.boundary = None  # type: ignore[assignment]
+        self.itos = list(chars)
+        self.stoi = {c: i for i, c in enumerate(self.itos)}
+
+    @classmethod
+    def from_string(cls, itos: str) -> TextVocabulary:
+        if not itos:
+            raise VocabularyError("an empty string is not a stored vocabulary")
+        return cls(itos)
+
+    def __repr__(self) -> str:
+        return f"TextVocabulary({self.to_string()!r})"
+
+    @property
+    def chars(self) -> list[str]:
+        return list(self.itos)
+
+    def unknown(self, text: str) -> list[str]:
+        return list(dict.fromkeys(c for c in text if c not in self.stoi))
+
+    def check(self, text: str, what: str = "text") -> None:
+        bad = self.unknown(text)
+        if bad:
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise VocabularyError(
+                f"{what} {shown!r} holds characters outside the model's vocabulary: "
+                f"{''.join(bad)!r}. The model knows {''.join(self.itos)!r}"
+            )
+
+
+def vocab_kind(vocab: Vocabulary) -> str:
+    """'text' for a running text's vocabulary, 'words' for a word list's: stored beside it."""
+    return "text" if isinstance(vocab, TextVocabulary) else "words"
+
+
+def stored_vocabulary(itos: str, kind: str | None = None) -> Vocabulary:
+    """The vocabulary a checkpoint stores as `itos`, of the kind it says (words by default)."""
+    return TextVocabulary.from_string(itos) if kind == "text" else Vocabulary.from_string(itos)

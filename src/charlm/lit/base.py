@@ -16,6 +16,7 @@ from torch import nn
 
 from charlm.data.batches import Chunk
 from charlm.errors import CharlmError, check_choice
+from charlm.lit import schedule
 from charlm.lit.schedule import UpdateSchedule
 from charlm.models.registry import build_net
 
@@ -63,7 +64,8 @@ def _factory(config: Any, module: Any, what: str) -> Callable[..., Any] | None:
     """An optimiser or scheduler factory: a callable as given, or one rebuilt from stored config.
 
     A checkpoint stores them as plain config (`{"_target_": "torch.optim.AdamW", "lr": ...}`);
-    only classes of `module` (torch.optim or its lr_scheduler) are rebuilt from it.
+    only classes of `module` (torch.optim or its lr_scheduler) and charlm's own schedulers
+    (`charlm.lit.schedule`) are rebuilt from it.
     """
     if config is None or callable(config):
         return config
@@ -71,6 +73,8 @@ def _factory(config: Any, module: Any, what: str) -> Callable[..., Any] | None:
         return None  # model/scheduler=none composes to an empty mapping: no schedule
     target = str(config.get("_target_", ""))
     name = target.rsplit(".", 1)[-1]
+    if module is torch.optim.lr_scheduler and target == f"{schedule.__name__}.{name}":
+        module = schedule
     cls = getattr(module, name, None)
     if target != f"{module.__name__}.{name}" or not isinstance(cls, type):
         raise CharlmError(f"{what} {target!r} is not a class of {module.__name__}")
@@ -354,9 +358,12 @@ class StepTask(L.LightningModule):
         # Plain strings and numbers only, so the checkpoint loads with weights_only=True.
         from omegaconf import OmegaConf
 
+        from charlm.data.vocab import vocab_kind
+
         vocab = getattr(self.net, "vocab", None)
         checkpoint["charlm"] = {
             "vocab": vocab.to_string() if vocab is not None else None,
+            "vocab_kind": vocab_kind(vocab) if vocab is not None else None,
             "config": OmegaConf.to_yaml(self.run_config),
             "data": self.data_identity,
         }
@@ -367,11 +374,11 @@ class StepTask(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         import yaml
 
-        from charlm.data.vocab import Vocabulary
+        from charlm.data.vocab import stored_vocabulary
 
         meta = checkpoint.get("charlm") or {}
         if meta.get("vocab") and hasattr(self.net, "vocab"):
-            self.net.vocab = Vocabulary.from_string(meta["vocab"])
+            self.net.vocab = stored_vocabulary(meta["vocab"], meta.get("vocab_kind"))
         if meta.get("config") and not self.run_config:
             self.run_config = yaml.safe_load(meta["config"]) or {}
         if meta.get("data") and self.data_identity is None:

@@ -37,14 +37,15 @@ class LanguageModelTask(StepTask):
             self.net.vocab = datamodule.vocab
 
     def objective(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # Windows (batch, vocab) or sequences (batch, time, vocab), padding ignored.
-        nll = F.cross_entropy(self.net(x).flatten(0, -2), y.flatten(), ignore_index=PAD_TARGET)
+        # Windows (batch, vocab) or blocks of sequences (batch, time, vocab), padding ignored.
+        logits = self.net(x) if y.dim() == 1 else self.net.block_logits(x)
+        nll = F.cross_entropy(logits.flatten(0, -2), y.flatten(), ignore_index=PAD_TARGET)
         reg = self.net.regularization()
         return (nll if reg is None else nll + reg), nll
 
     def _eval_step(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         x, y = batch
-        self.metrics[stage].update(self.net(x), y)
+        self.metrics[stage].update(self.net(x) if y.dim() == 1 else self.net.block_logits(x), y)
 
     def _eval_values(self, stage: str) -> dict[str, float]:
         values = self.metrics[stage].compute()

@@ -9,17 +9,31 @@ from charlm.lit.loggers import tensorboard_writer
 
 
 class SampleWords(L.Callback):
-    """Logs a few sampled words as TensorBoard text after every validation."""
+    """Logs a few sampled words as TensorBoard text after every validation; for a model of
+    running text, a passage of `passage_length` characters after a newline."""
 
-    def __init__(self, n: int = 10, seed: int = 2147483647, max_len: int = 30) -> None:
+    def __init__(
+        self, n: int = 10, seed: int = 2147483647, max_len: int = 30, passage_length: int = 400
+    ) -> None:
         self.n, self.seed, self.max_len = n, seed, max_len
+        self.passage_length = passage_length
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writer = tensorboard_writer(trainer)
         if writer is None or trainer.sanity_checking or not trainer.is_global_zero:
             return
+        from charlm.data.vocab import TextVocabulary
+
         g = torch.Generator().manual_seed(self.seed)
-        words = pl_module.net.sample(self.n, generator=g, max_len=self.max_len)
+        net = pl_module.net
+        if isinstance(net.vocab, TextVocabulary):
+            prompt = "\n" if "\n" in net.vocab.stoi else net.vocab.itos[0]
+            passage = net.sample_text(prompt, self.passage_length, 1, g)[0]
+            # Markdown: four spaces keep the passage's own lines and spacing.
+            shown = "\n".join("    " + line for line in passage.split("\n"))
+            writer.add_text("samples", shown, trainer.global_step)
+            return
+        words = net.sample(self.n, generator=g, max_len=self.max_len)
         writer.add_text("samples", "  \n".join(words), trainer.global_step)
 
 

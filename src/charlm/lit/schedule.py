@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
+
+import torch
 
 from charlm.errors import ConfigError, check_positive_ints
 
@@ -71,3 +74,48 @@ class UpdateSchedule:
             # charlm logs the training scalars itself, every `log_every` updates.
             "log_every_n_steps": 1,
         }
+
+
+class TimeBudgetLR(torch.optim.lr_scheduler.LRScheduler):
+    """A learning rate that spans a wall-clock budget instead of a count of updates.
+
+    Linear warm-up over `warmup_steps` updates, then a cosine from the optimiser's lr down to
+    `final_ratio` times it, reached when `budget_s` seconds of training have passed (the
+    run's `trainer.max_time`). A run bounded by time then anneals fully on any machine, fast
+    or slow; the updates it makes depend on the machine. The clock counts from the first
+    update; a resumed run goes on from the time its checkpoint had spent.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        budget_s: float,
+        warmup_steps: int = 100,
+        final_ratio: float = 0.1,
+        last_epoch: int = -1,
+    ) -> None:
+        if isinstance(budget_s, bool) or not isinstance(budget_s, int | float) or budget_s <= 0:
+            raise ConfigError(f"budget_s={budget_s!r}: must be a number of seconds > 0", "budget_s")
+        if not isinstance(warmup_steps, int) or warmup_steps < 0:
+            raise ConfigError(f"warmup_steps={warmup_steps!r}: an integer >= 0", "warmup_steps")
+        if not 0 <= final_ratio <= 1:
+            raise ConfigError(f"final_ratio={final_ratio!r}: must be in [0, 1]", "final_ratio")
+        self.budget_s, self.warmup_steps, self.final_ratio = budget_s, warmup_steps, final_ratio
+        self.elapsed_s = 0.0
+        self._clock: float | None = None
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        now = time.monotonic()
+        if self._clock is not None and self.last_epoch > 0:
+            self.elapsed_s += now - self._clock
+        self._clock = now
+        warm = min(1.0, (self.last_epoch + 1) / (self.warmup_steps + 1))
+        done = min(1.0, self.elapsed_s / self.budget_s)
+        factor = self.final_ratio + (1 - self.final_ratio) * 0.5 * (1 + math.cos(math.pi * done))
+        return [base * warm * factor for base in self.base_lrs]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["_clock"] = None  # another process's clock means nothing here
+        return state

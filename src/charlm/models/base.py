@@ -61,6 +61,93 @@ class CharLM(nn.Module):
             return ""
         return f"{len(word)} characters; this model reads at most {limit}"
 
+    def block_logits(self, idx: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, time, vocab) of every position of blocks `idx` (batch, time).
+
+        Position t predicts the token after idx[:, t] from the `context_size` tokens ending
+        there (id 0 before the block's start), the same window `context_windows` gives it:
+        one forward pass over all the windows of the block. Sequence models read the block
+        itself.
+        """
+        k = self.context_size
+        windows = F.pad(idx, (k - 1, 0)).unfold(1, k, 1)  # (batch, time, k)
+        return self(windows.reshape(-1, k)).view(*idx.shape, -1)
+
+    # --- running text -------------------------------------------------------------------------
+
+    def text_start(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Logits (n, vocab) of the character after `prompt` (n, P), and the state that follows."""
+        context = F.pad(prompt, (self.context_size, 0))[:, -self.context_size :]
+        return self(context), context
+
+    def text_advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Logits (n, vocab) of the next character once the text has taken `ids`, and the state."""
+        return self.advance(state, ids)
+
+    @torch.no_grad()
+    def sample_text(
+        self,
+        prompt: str,
+        length: int = 500,
+        n: int = 1,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+    ) -> list[str]:
+        """`n` passages of `length` characters drawn after `prompt` (not repeated in them).
+
+        The n passages advance together, one forward pass per character for all of them; the
+        same generator seed gives the same passages. A model of running text keeps writing
+        past its block: a window slides, a recurrent state is carried.
+        """
+        vocab = self._require_vocab()
+        check_sampling_args(n, temperature, top_k, length, self.vocab_size)
+        if not prompt:
+            raise ValueError("prompt='': give at least one character to start from")
+        vocab.check(prompt, "prompt")
+        was_training = self.training
+        self.eval()
+        try:
+            device = self._device()
+            ids = torch.tensor([vocab.encode(prompt)] * n, device=device)
+            logits, state = self.text_start(ids)
+            drawn_all = []
+            for _ in range(length):
+                drawn = draw(logits, generator, temperature, top_k, self.vocab_size)
+                drawn_all.append(drawn)
+                logits, state = self.text_advance(state, drawn.to(device))
+        finally:
+            self.train(was_training)
+        rows = torch.stack(drawn_all, dim=1).tolist() if drawn_all else [[] for _ in range(n)]
+        return [vocab.decode(row) for row in rows]
+
+    @torch.no_grad()
+    def char_nll(self, ids: torch.Tensor, block_size: int, batch_blocks: int = 64) -> torch.Tensor:
+        """NLL (nats) of every character of the stream `ids` but its first, read in
+        non-overlapping blocks of `block_size` (each from the characters before it in its
+        block), as the text's full-pass evaluation reads a split."""
+        n = len(ids) - 1
+        out = torch.empty(max(n, 0))
+        for first in range(0, n, block_size * batch_blocks):
+            last = min(n, first + block_size * batch_blocks)
+            rows = -(-(last - first) // block_size)
+            x = torch.zeros(rows * block_size, dtype=torch.long)
+            y = torch.full((rows * block_size,), PAD_TARGET, dtype=torch.long)
+            x[: last - first] = ids[first:last]
+            y[: last - first] = ids[first + 1 : last + 1]
+            x, y = x.view(rows, block_size), y.view(rows, block_size)
+            was_training = self.training
+            self.eval()
+            try:
+                logits = self.block_logits(x.to(self._device())).float().cpu()
+            finally:
+                self.train(was_training)
+            nll = F.cross_entropy(
+                logits.flatten(0, -2), y.flatten(), ignore_index=PAD_TARGET, reduction="none"
+            )
+            out[first:last] = nll[: last - first]
+        return out
+
     def regularization(self) -> torch.Tensor | None:
         """Extra term added to the training loss, or None (the default) for none."""
         return None
@@ -200,12 +287,7 @@ class CharLM(nn.Module):
         # Rows still being drawn (indices into `words`): finished words leave the batch.
         rows = torch.arange(n)
         for _ in range(max_len - len(prefix_ids)):
-            scaled = logits.float().cpu() / temperature
-            if top_k is not None and top_k < self.vocab_size:
-                cutoff = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
-                scaled = scaled.masked_fill(scaled < cutoff, -math.inf)
-            probs = F.softmax(scaled, dim=-1)
-            drawn = torch.multinomial(probs, 1, replacement=True, generator=generator)[:, 0]
+            drawn = draw(logits, generator, temperature, top_k, self.vocab_size)
             going = drawn != 0
             if not going.any():
                 break
@@ -231,6 +313,22 @@ class CharLM(nn.Module):
         """Logits (n, vocab) of the next character once each word has taken `ids`, and the state."""
         context = torch.cat([state[:, 1:], ids[:, None]], dim=1)  # the window slides on
         return self(context), context
+
+
+def draw(
+    logits: torch.Tensor,
+    generator: torch.Generator | None,
+    temperature: float,
+    top_k: int | None,
+    vocab_size: int,
+) -> torch.Tensor:
+    """One id per row of `logits` (n, vocab), drawn at `temperature` among the `top_k` likeliest."""
+    scaled = logits.float().cpu() / temperature
+    if top_k is not None and top_k < vocab_size:
+        cutoff = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
+        scaled = scaled.masked_fill(scaled < cutoff, -math.inf)
+    probs = F.softmax(scaled, dim=-1)
+    return torch.multinomial(probs, 1, replacement=True, generator=generator)[:, 0]
 
 
 def check_sampling_args(

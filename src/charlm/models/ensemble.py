@@ -15,19 +15,6 @@ from charlm.models.base import CharLM
 from charlm.models.sequence import SequenceLM
 
 
-def as_sequence_logits(model: CharLM, idx: torch.Tensor) -> torch.Tensor:
-    """Logits (batch, time, vocab) of any model over whole words `idx` (batch, time).
-
-    A window model reads, at each position, the `context_size` tokens ending there, the
-    window `context_windows` gives it for the same prediction.
-    """
-    if model.data_contract == "sequences":
-        return model(idx)
-    k = model.context_size
-    windows = F.pad(idx, (k - 1, 0)).unfold(1, k, 1)  # (batch, time, k)
-    return model(windows.reshape(-1, k)).view(*idx.shape, -1)
-
-
 class EnsembleLM(SequenceLM):
     """P(next | so far) = mean over `members` of each member's P, for members of any family.
 
@@ -59,7 +46,7 @@ class EnsembleLM(SequenceLM):
         return torch.logsumexp(logps, dim=0) - math.log(len(logits))
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self._average([as_sequence_logits(m, idx) for m in self.members])
+        return self._average([m.block_logits(idx) for m in self.members])
 
     def start(self, n: int) -> tuple[torch.Tensor, Any]:
         logits, states = zip(*(m.start(n) for m in self.members), strict=True)

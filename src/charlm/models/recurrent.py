@@ -46,6 +46,10 @@ class RecurrentLM(SequenceLM):
         h, _ = self.rnn(emb)  # (batch, time, hidden)
         return self.output(self.drop(h))  # (batch, time, vocab)
 
+    def text_start(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        h, state = self.rnn(self.C(prompt))  # the prompt (n, P) from the zero state
+        return self.output(h[:, -1]), state
+
     def start(self, n: int) -> tuple[torch.Tensor, Any]:
         return self._step(torch.zeros(n, dtype=torch.long, device=self._device()), None)
 

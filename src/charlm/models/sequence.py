@@ -35,6 +35,9 @@ class SequenceLM(CharLM):
             )
         return word_sequences(words, self._require_vocab())
 
+    def block_logits(self, idx: torch.Tensor) -> torch.Tensor:
+        return self(idx)
+
     def _nll_per_word(self, nll: torch.Tensor, words: Sequence[str]) -> torch.Tensor:
         return nll.sum(dim=1)  # (words, time): padding positions are 0
 

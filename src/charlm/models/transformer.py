@@ -117,6 +117,15 @@ class TransformerLM(SequenceLM):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self._run(idx, 0, None)[0]
 
+    def text_start(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        idx = prompt[:, -self.context_size :]
+        return self(idx)[:, -1], idx
+
+    def text_advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        # Past `context_size` characters the window slides: the oldest one leaves it.
+        idx = torch.cat([state, ids[:, None]], dim=1)[:, -self.context_size :]
+        return self(idx)[:, -1], idx
+
     def start(self, n: int) -> tuple[torch.Tensor, Any]:
         idx = torch.zeros((n, 1), dtype=torch.long, device=self._device())
         logits, cache = self._run(idx, 0, None)

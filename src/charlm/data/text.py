@@ -1,0 +1,314 @@
+"""Running text as a stream of character ids, in plain NumPy and torch.
+
+The text (one UTF-8 file or several, read one after the other) is encoded once into a file of
+ids (`encode_text`), reused while the text is unchanged and read through a memory map, so a
+text much larger than memory trains with bounded memory. Splits are contiguous stretches of
+the stream (`split_bounds`). Training reads random blocks (`TextBlocks`); evaluation reads
+each split once in non-overlapping blocks (`EvalBlocks`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset
+
+from charlm.data.sequences import PAD_TARGET
+from charlm.data.vocab import TextVocabulary
+from charlm.errors import CharlmError
+
+# Bytes read at a time: bounds the memory of encoding a text of any size.
+READ_BYTES = 16 << 20
+# Bumped when the layout of the encoded file changes, so older ones are rebuilt.
+FORMAT = 1
+
+
+class TextError(CharlmError):
+    """A text file is missing, empty, not UTF-8, or cannot be split as asked."""
+
+
+@dataclass(frozen=True)
+class EncodedText:
+    """A text encoded into ids: where they are kept, the vocabulary, and the text's identity."""
+
+    sources: tuple[Path, ...]
+    ids_path: Path
+    vocab: TextVocabulary
+    length: int
+    sha256: str
+    dtype: str
+
+    def ids(self) -> np.ndarray:
+        """The whole stream, memory-mapped read-only (pages are read as they are used)."""
+        return np.memmap(self.ids_path, dtype=self.dtype, mode="r", shape=(self.length,))
+
+
+def as_paths(path: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One path, several given as a list, or several joined by commas."""
+    if isinstance(path, str | Path):
+        return [Path(p) for p in str(path).split(",") if p]
+    return [Path(p) for p in path]
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise TextError(f"{path}: no such file; give data.path=A_TEXT_FILE (UTF-8)")
+    if not path.is_file():
+        raise TextError(f"{path} is not a file; give data.path=A_TEXT_FILE (UTF-8)")
+    if path.stat().st_size == 0:
+        raise TextError(f"{path} is empty: give a text file with some characters in it")
+
+
+def text_digest(paths: Sequence[Path]) -> str:
+    """SHA-256 of the texts, each file's length included, so files joined differently differ."""
+    digest = hashlib.sha256()
+    for path in paths:
+        _check_readable(path)
+        digest.update(f"{path.stat().st_size}:".encode())
+        with path.open("rb") as f:
+            for block in iter(lambda f=f: f.read(READ_BYTES), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def decoded_chunks(path: Path) -> Iterator[str]:
+    """The text of `path` in pieces of about READ_BYTES, decoded as strict UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    offset = 0
+    with path.open("rb") as f:
+        while True:
+            block = f.read(READ_BYTES)
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as err:
+                raise TextError(
+                    f"{path} is not UTF-8 text (byte {offset + err.start}: {err.reason}); "
+                    "convert it, e.g. `iconv -f latin1 -t utf-8 FILE > FILE.utf8`"
+                ) from None
+            if text:
+                yield text
+            if not block:
+                return
+            offset += len(block)
+
+
+def default_cache_dir(first: Path) -> Path:
+    """`.charlm-cache/` beside the text, or the user's cache folder when that is read-only."""
+    beside = first.resolve().parent / ".charlm-cache"
+    if os.access(first.resolve().parent, os.W_OK):
+        return beside
+    home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(home) / "charlm"
+
+
+def encode_text(
+    path: str | Path | Sequence[str | Path], cache_dir: str | Path | None = None
+) -> EncodedText:
+    """The text's ids, encoded now or found from an earlier call on the same text.
+
+    The encoded file is named by the text's SHA-256: a changed text is encoded anew (and the
+    file of its earlier version removed), an unchanged one is read back without decoding.
+    """
+    paths = as_paths(path)
+    if not paths:
+        raise TextError("no text file given: data.path=A_TEXT_FILE (or several, comma-separated)")
+    digest = text_digest(paths)
+    folder = Path(cache_dir) if cache_dir else default_cache_dir(paths[0])
+    stem = paths[0].stem + (f"+{len(paths) - 1}" if len(paths) > 1 else "")
+    ids_path = folder / f"{stem}.{digest[:16]}.ids"
+    meta_path = ids_path.with_suffix(".json")
+    found = _read_meta(meta_path, ids_path, digest)
+    if found is not None:
+        vocab, length, dtype = found
+        return EncodedText(tuple(paths), ids_path, vocab, length, digest, dtype)
+
+    chars: set[str] = set()
+    length = 0
+    for p in paths:
+        for text in decoded_chunks(p):
+            chars.update(text)
+            length += len(text)
+    if length < 2:
+        raise TextError(f"{paths[0]} holds {length} character(s): a text needs at least 2")
+    vocab = TextVocabulary(chars)
+    dtype = "uint16" if len(vocab) <= 1 << 16 else "uint32"
+    codepoints = np.array(sorted(ord(c) for c in vocab.itos), dtype=np.uint32)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{stem}.*.ids"):  # the earlier version of this text
+        if old != ids_path:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".json").unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{ids_path.name}.", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for p in paths:
+                for text in decoded_chunks(p):
+                    points = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+                    out.write(np.searchsorted(codepoints, points).astype(dtype).tobytes())
+        Path(tmp).replace(ids_path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    meta = {
+        "format": FORMAT,
+        "sha256": digest,
+        "sources": [str(p) for p in paths],
+        "length": length,
+        "dtype": dtype,
+        "vocab": vocab.to_string(),
+    }
+    meta_path.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    return EncodedText(tuple(paths), ids_path, vocab, length, digest, dtype)
+
+
+def _read_meta(
+    meta_path: Path, ids_path: Path, digest: str
+) -> tuple[TextVocabulary, int, str] | None:
+    """What an earlier encoding of the same text recorded, if it is whole; else None."""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        length, dtype = int(meta["length"]), str(meta["dtype"])
+        whole = ids_path.stat().st_size == length * np.dtype(dtype).itemsize
+        if meta.get("format") != FORMAT or meta.get("sha256") != digest or not whole:
+            return None
+        return TextVocabulary.from_string(meta["vocab"]), length, dtype
+    except (OSError, ValueError, KeyError, TypeError, CharlmError):
+        return None
+
+
+def split_bounds(length: int, fractions: Sequence[float]) -> list[tuple[int, int]]:
+    """Contiguous (start, end) of each split: split i ends at floor(length * (f_0 + ... + f_i)).
+
+    Computed in exact fractions of the decimal values given, so 0.85 / 0.05 / 0.10 of
+    tinyshakespeare.txt puts the test split at character 1,003,854, where nanoGPT's
+    validation text starts.
+    """
+    values = list(fractions)
+    if len(values) != 3 or any(
+        isinstance(f, bool) or not isinstance(f, int | float) or not 0 <= f <= 1 for f in values
+    ):
+        raise TextError(
+            f"data.split={values!r}: three fractions in [0, 1] (train, val, test), e.g. "
+            "[0.85, 0.05, 0.10]"
+        )
+    exact = [Fraction(str(f)) for f in values]
+    if sum(exact) != 1:
+        raise TextError(
+            f"data.split={values!r}: the fractions add up to {float(sum(exact)):g}, not 1"
+        )
+    bounds, start, cumulative = [], 0, Fraction(0)
+    for f in exact:
+        cumulative += f
+        end = math.floor(length * cumulative)
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def gather_blocks(stream: np.ndarray, starts: np.ndarray, width: int) -> torch.Tensor:
+    """Rows stream[s : s + width] for each s of `starts`, as int64 (blocks, width)."""
+    index = starts[:, None] + np.arange(width)
+    return torch.from_numpy(np.asarray(stream[index], dtype=np.int64))
+
+
+class BlockChunk(NamedTuple):
+    """`updates` minibatches of random blocks of the stream: update i reads the blocks that
+    start at `starts[i]`, inputs `block_size` characters and targets the same shifted by one."""
+
+    stream: np.ndarray
+    starts: np.ndarray
+    block_size: int
+    updates: int
+    device: str = "cpu"
+
+    def minibatch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        blocks = gather_blocks(self.stream, self.starts[i], self.block_size + 1)
+        blocks = blocks.to(self.device)
+        return blocks[:, :-1], blocks[:, 1:]  # (batch, block) each
+
+
+class TextBlocks(IterableDataset):
+    """Random blocks of a split, drawn with replacement, `steps_per_batch` updates a chunk.
+
+    Chunk c is drawn from a generator seeded with (seed, c) alone, so a resumed run reads the
+    same blocks as an uninterrupted one (as `RandomBatches` does for word lists).
+    """
+
+    def __init__(
+        self,
+        stream: np.ndarray,
+        bounds: tuple[int, int],
+        block_size: int,
+        batch_size: int,
+        steps_per_batch: int = 1,
+        seed: int = 0,
+    ) -> None:
+        self.stream, self.bounds = stream, bounds
+        self.block_size, self.batch_size = block_size, batch_size
+        self.steps_per_batch, self.seed = steps_per_batch, seed
+        self.num_chunks: int | None = None
+        self.position: Callable[[], int] = lambda: 0
+
+    def __len__(self) -> int:
+        if self.num_chunks is None:
+            raise TypeError("endless TextBlocks have no length")
+        return self.num_chunks
+
+    def __iter__(self) -> Iterator[BlockChunk]:
+        start, end = self.bounds
+        # A block and its shifted targets need block_size + 1 characters.
+        last_start = end - self.block_size - 1
+        c = self.position()
+        while self.num_chunks is None or c < self.num_chunks:
+            rng = np.random.default_rng([self.seed % 2**63, c])
+            starts = rng.integers(start, last_start + 1, (self.steps_per_batch, self.batch_size))
+            yield BlockChunk(self.stream, starts, self.block_size, self.steps_per_batch)
+            c += 1
+
+
+class EvalBlocks(Dataset):
+    """A split read once in non-overlapping blocks: every character after the split's first
+    is predicted exactly once, from the characters before it in its block.
+
+    Batch i holds `blocks_per_batch` blocks of inputs (block_size) and targets; the last
+    block is padded (inputs 0, targets `PAD_TARGET`, which no metric counts).
+    """
+
+    def __init__(
+        self, stream: np.ndarray, bounds: tuple[int, int], block_size: int, blocks_per_batch: int
+    ) -> None:
+        self.stream, self.block_size = stream, block_size
+        self.start, end = bounds
+        self.predictions = max(end - self.start - 1, 0)
+        self.blocks = math.ceil(self.predictions / block_size)
+        self.blocks_per_batch = max(1, blocks_per_batch)
+
+    def __len__(self) -> int:
+        return math.ceil(self.blocks / self.blocks_per_batch)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        T = self.block_size
+        first = i * self.blocks_per_batch
+        rows = min(self.blocks_per_batch, self.blocks - first)
+        x = np.zeros((rows, T), dtype=np.int64)
+        y = np.full((rows, T), PAD_TARGET, dtype=np.int64)
+        for r in range(rows):
+            offset = (first + r) * T
+            n = min(T, self.predictions - offset)
+            at = self.start + offset
+            x[r, :n] = self.stream[at : at + n]
+            y[r, :n] = self.stream[at + 1 : at + n + 1]
+        return torch.from_numpy(x), torch.from_numpy(y)

@@ -1,0 +1,347 @@
+"""Running text: encoding, contiguous splits, full-pass evaluation, every family on blocks,
+sampling past the block, scoring, and the errors bad text gets."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import compose_train
+
+from charlm import load_model
+from charlm.checkpoint import checkpoint_text
+from charlm.data import text as text_module
+from charlm.data.text import EvalBlocks, TextBlocks, TextError, encode_text, split_bounds
+from charlm.data.text_datamodule import TextDataModule
+from charlm.data.vocab import TextVocabulary, VocabularyError
+from charlm.evaluate import evaluate_checkpoint
+from charlm.models import BengioMLP, BigramLM, RecurrentLM, TransformerLM
+from charlm.score import score_text
+from charlm.train import train
+
+BIN = Path(sys.executable).parent
+WORDS = [
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "a",
+    "mat",
+    "and",
+    "saw",
+    "a",
+    "rat",
+    "run",
+    "far",
+    "away",
+    "from",
+    "home",
+]
+
+
+def make_text(seed: int = 0, lines: int = 120) -> str:
+    rng = random.Random(seed)
+    return "".join(" ".join(rng.choices(WORDS, k=rng.randint(3, 9))) + ".\n" for _ in range(lines))
+
+
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    path = tmp_path / "story.txt"
+    path.write_text(make_text(), encoding="utf-8")
+    return path
+
+
+def _cli(program: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / program), *args], capture_output=True, text=True, timeout=300)
+
+
+def _one_error(out: subprocess.CompletedProcess, program: str) -> str:
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"{program}: error: "), out.stderr
+    return errors[0]
+
+
+# --- the data path ------------------------------------------------------------------------------
+
+
+def test_the_split_is_contiguous_and_its_boundaries_exact():
+    bounds = split_bounds(1_115_394, (0.85, 0.05, 0.10))
+    # nanoGPT's shakespeare_char: train on the first int(n * 0.9), validate on the rest.
+    assert bounds[2] == (1_003_854, 1_115_394)
+    assert bounds[0] == (0, 948_084) and bounds[1] == (948_084, 1_003_854)
+    for n in (2, 7, 1000, 12_345):
+        b = split_bounds(n, (0.7, 0.2, 0.1))
+        assert b[0][0] == 0 and b[-1][1] == n
+        assert all(b[i][1] == b[i + 1][0] for i in range(2))
+
+
+def test_the_text_is_encoded_with_every_character_newline_included(text_file, tmp_path):
+    encoded = encode_text(text_file, tmp_path / "cache")
+    text = text_file.read_text(encoding="utf-8")
+    assert isinstance(encoded.vocab, TextVocabulary)
+    assert encoded.vocab.itos == sorted(set(text)) and "\n" in encoded.vocab.itos
+    assert encoded.vocab.decode(encoded.ids()) == text
+
+
+def test_the_encoded_file_is_reused_and_rebuilt_when_the_text_changes(
+    text_file, tmp_path, monkeypatch
+):
+    cache = tmp_path / "cache"
+    first = encode_text(text_file, cache)
+    reads = []
+    real = text_module.decoded_chunks
+    monkeypatch.setattr(text_module, "decoded_chunks", lambda p: reads.append(p) or real(p))
+    again = encode_text(text_file, cache)
+    assert reads == [] and again.ids_path == first.ids_path  # read back, not decoded
+    text_file.write_text(make_text(seed=1) + "Zebra!\n", encoding="utf-8")
+    changed = encode_text(text_file, cache)
+    assert reads and changed.ids_path != first.ids_path and "Z" in changed.vocab.itos
+    assert not first.ids_path.exists()  # the earlier version's ids are gone
+    assert changed.vocab.decode(changed.ids()) == text_file.read_text(encoding="utf-8")
+
+
+def test_several_files_are_read_in_order(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("abc\n", encoding="utf-8")
+    b.write_text("déf\n", encoding="utf-8")
+    encoded = encode_text(f"{a},{b}", tmp_path / "cache")
+    assert encoded.vocab.decode(encoded.ids()) == "abc\ndéf\n"
+
+
+def test_evaluation_scores_every_character_but_the_first_exactly_once():
+    stream = np.arange(1000, dtype=np.uint16) % 50
+    for bounds, block in (((0, 1000), 64), ((300, 701), 7), ((10, 12), 128)):
+        blocks = EvalBlocks(stream, bounds, block, blocks_per_batch=3)
+        ys = torch.cat([y.flatten() for _, y in blocks])
+        xs = torch.cat([x.flatten() for x, _ in blocks])
+        kept = ys != -1
+        start, end = bounds
+        assert ys[kept].tolist() == stream[start + 1 : end].tolist()
+        assert xs[kept].tolist() == stream[start : end - 1].tolist()
+
+
+def test_training_blocks_are_resumable_and_stay_inside_the_train_split():
+    stream = np.arange(500, dtype=np.uint16)
+    blocks = TextBlocks(stream, (0, 400), block_size=16, batch_size=8, steps_per_batch=4, seed=3)
+    blocks.num_chunks = 5
+    chunks = list(blocks)
+    blocks.position = lambda: 2
+    assert [c.starts.tolist() for c in blocks] == [c.starts.tolist() for c in chunks[2:]]
+    for chunk in chunks:
+        x, y = chunk.minibatch(0)
+        assert x.shape == y.shape == (8, 16)
+        assert torch.equal(x[:, 1:], y[:, :-1])  # targets are the inputs shifted by one
+        assert int(y.max()) < 400
+
+
+# --- models on blocks ---------------------------------------------------------------------------
+
+FAMILIES = {
+    "bigram": lambda v: BigramLM(v, 1, seed=0),
+    "mlp": lambda v: BengioMLP(v, 4, emb_size=4, hidden_size=16),
+    "gru": lambda v: RecurrentLM(v, 16, "gru", emb_size=8, hidden_size=16, num_layers=1),
+    "transformer": lambda v: TransformerLM(v, 16, n_layer=1, n_head=2, n_embd=16),
+}
+
+
+@pytest.fixture(params=sorted(FAMILIES))
+def text_model(request):
+    torch.manual_seed(0)
+    model = FAMILIES[request.param](12).eval()
+    model.vocab = TextVocabulary("\n abcdefghij")
+    return model
+
+
+def test_a_later_character_never_changes_an_earlier_prediction_in_a_block(text_model):
+    x = torch.randint(0, 12, (2, 16))
+    before = text_model.block_logits(x)
+    assert before.shape == (2, 16, 12)
+    for t in (3, 9, 15):
+        changed = x.clone()
+        changed[:, t] = (changed[:, t] + 1) % 12
+        after = text_model.block_logits(changed)
+        assert torch.allclose(after[:, :t], before[:, :t], atol=1e-6)
+        assert not torch.allclose(after[:, t], before[:, t])
+
+
+def test_sampling_is_deterministic_honours_the_prompt_and_runs_past_the_block(text_model):
+    def draw(seed: int) -> list[str]:
+        g = torch.Generator().manual_seed(seed)
+        return text_model.sample_text("ab c", length=60, n=3, generator=g)
+
+    passages = draw(0)
+    assert passages == draw(0) and passages != draw(1)
+    assert all(len(p) == 60 and set(p) <= set(text_model.vocab.itos) for p in passages)
+    # The first character follows the prompt: its distribution is the model's after "ab c".
+    logits, _ = text_model.text_start(torch.tensor([text_model.vocab.encode("ab c")]))
+    assert torch.allclose(
+        logits, text_model.block_logits(torch.tensor([text_model.vocab.encode("ab c")]))[:, -1]
+    )
+    with pytest.raises(VocabularyError, match="'Z'"):
+        text_model.sample_text("aZb", length=5)
+
+
+def test_sampled_text_steps_give_the_full_forwards_logits(text_model):
+    ids = torch.randint(0, 12, (2, 12))
+    logits, state = text_model.text_start(ids[:, :4])
+    full = text_model.block_logits(ids)
+    assert torch.allclose(logits, full[:, 3], atol=1e-5)
+    for t in range(4, 12):
+        logits, state = text_model.text_advance(state, ids[:, t])
+        assert torch.allclose(logits, full[:, t], atol=1e-5)
+
+
+# --- training, checkpoints, commands ----------------------------------------------------------
+
+
+SMALL = {
+    "bigram": ("model=bigram",),
+    "bengio_mlp": ("model=bengio_mlp", "model.net.emb_size=4", "model.net.hidden_size=32"),
+    "gru": (
+        "model=gru", "model.net.hidden_size=32", "model.net.emb_size=8", "model.optimizer.lr=1e-2",
+    ),
+    "transformer": (
+        "model=transformer", "model.net.n_embd=32", "model.net.n_layer=1", "model.optimizer.lr=1e-2",
+    ),
+}  # fmt: skip
+
+
+def _train_text(root: Path, text_file: Path, family: str, *extra: str) -> dict:
+    cfg = compose_train(
+        root, "data=text", f"data.path={text_file}", *SMALL[family], "data.block_size=32",
+        "data.context_size=4", "data.batch_size=8", "data.split=[0.8,0.1,0.1]",
+        "trainer.max_steps=60", "callbacks.progress_bar=null", "logger=none",
+        *extra, output_dir=root / family,
+    )  # fmt: skip
+    return train(cfg)
+
+
+@pytest.mark.parametrize("family", sorted(SMALL))
+def test_each_family_trains_on_text_and_round_trips_through_load_model(tmp_path, text_file, family):
+    metrics = _train_text(tmp_path, text_file, family)
+    n = len(text_file.read_text(encoding="utf-8"))
+    bounds = split_bounds(n, (0.8, 0.1, 0.1))
+    assert metrics["test"]["windows"] == bounds[2][1] - bounds[2][0] - 1
+    assert metrics["train"]["loss"] < metrics["first_loss"] - 0.1
+    model = load_model(metrics["best_checkpoint"])
+    assert isinstance(model.vocab, TextVocabulary)
+    # charlm-eval's figure on the reloaded model is the run's, split for split.
+    results = evaluate_checkpoint(metrics["best_checkpoint"])
+    for split in ("train", "val", "test"):
+        assert results[split]["loss"] == pytest.approx(metrics[split]["loss"], rel=1e-4)
+    # Scoring the test text gives the same NLL as the evaluation (same blocks, same context).
+    encoded, spans, _ = checkpoint_text(model)
+    start, end = spans["test"]
+    test_text = model.vocab.decode(encoded.ids()[start:end])
+    _, totals = score_text(model, test_text)
+    assert totals["nll_per_char"] == pytest.approx(metrics["test"]["loss"], rel=1e-4)
+    assert totals["characters"] == metrics["test"]["windows"]
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("textrun")
+    story = root / "story.txt"
+    story.write_text(make_text(), encoding="utf-8")
+    metrics = _train_text(root, story, "transformer")
+    return Path(metrics["last_checkpoint"]), story
+
+
+def test_charlm_sample_writes_reproducible_passages_after_the_prompt(text_run):
+    ckpt, _ = text_run
+    args = [f"ckpt={ckpt}", "prompt=the cat", "length=80", "n=2", "seed=3"]
+    first, again = _cli("charlm-sample", *args), _cli("charlm-sample", *args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout
+    passages = first.stdout.split("--- sample ")[1:]
+    assert len(passages) == 2 and all("the cat" in p for p in passages)
+    line = _one_error(_cli("charlm-sample", f"ckpt={ckpt}", "prompt=the Zoo"), "charlm-sample")
+    assert "'Z'" in line
+
+
+def test_charlm_score_gives_total_bits_and_a_row_per_line(text_run, tmp_path):
+    ckpt, story = text_run
+    sample = tmp_path / "sample.txt"
+    sample.write_text("the cat sat.\na rat ran far.\n", encoding="utf-8")
+    out = _cli("charlm-score", f"ckpt={ckpt}", f"text={sample}", "format=json")
+    assert out.returncode == 0, out.stderr
+    import json
+
+    result = json.loads(out.stdout)
+    assert [r["line"] for r in result["lines"]] == [1, 2]
+    summary = result["summary"]
+    assert summary["characters"] == len(sample.read_text()) - 1
+    assert sum(r["nll"] for r in result["lines"]) == pytest.approx(summary["nll"], rel=1e-6)
+    assert summary["bpc"] == pytest.approx(summary["nll_per_char"] / np.log(2))
+
+
+def test_bad_text_input_gets_one_line_errors(text_run, tmp_path):
+    ckpt, _ = text_run
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café au lait\n".encode("latin-1"))
+    overrides = ["data=text", "trainer.max_steps=5", "logger=none"]
+    cases = {
+        "is empty": [f"data.path={empty}"],
+        "not UTF-8": [f"data.path={latin}"],
+        "data.split": [f"data.path={ckpt.parent.parent.parent / 'story.txt'}",
+                      "data.split=[0.5,0.2,0.2]"],
+        "block_size=100000": [f"data.path={ckpt.parent.parent.parent / 'story.txt'}",
+                              "data.block_size=100000"],
+    }  # fmt: skip
+    for i, (needle, args) in enumerate(cases.items()):
+        run_dir = tmp_path / f"run{i}"
+        line = _one_error(
+            _cli("charlm-train", *overrides, *args, f"hydra.run.dir={run_dir}"), "charlm-train"
+        )
+        assert needle in line or needle.replace(" ", "") in line, line
+    # A word model's checkpoint for a text, and a text model's for words.
+    words = tmp_path / "words.txt"
+    words.write_text("cat\nrat\n", encoding="utf-8")
+    line = _one_error(_cli("charlm-score", f"ckpt={ckpt}", f"words={words}"), "charlm-score")
+    assert "running text" in line and "text=" in line
+
+
+def test_a_word_model_refuses_a_text_and_resuming_across_kinds_is_refused(
+    tmp_path, text_file, tiny_corpus
+):
+    cfg = compose_train(
+        tmp_path, f"data.path={tiny_corpus}", "trainer.max_steps=20", "logger=none",
+        "callbacks.progress_bar=null", output_dir=tmp_path / "words",
+    )  # fmt: skip
+    word_ckpt = train(cfg)["last_checkpoint"]
+    line = _one_error(
+        _cli("charlm-score", f"ckpt={word_ckpt}", f"text={text_file}"), "charlm-score"
+    )
+    assert "word list" in line and "words=" in line
+    with pytest.raises(Exception, match="a model of a word list"):
+        _train_text(tmp_path, text_file, "bengio_mlp", f"ckpt_path={word_ckpt}")
+
+
+def test_the_text_configs_compose(make_cfg):
+    for overrides in (
+        ("data=shakespeare",),
+        ("experiment=shakespeare_gru",),
+        ("experiment=shakespeare_transformer",),
+        ("experiment=shakespeare_best",),
+    ):
+        cfg = make_cfg(*overrides)
+        assert cfg.data._target_ == "charlm.data.TextDataModule"
+        assert cfg.data.path.endswith("tinyshakespeare.txt")
+
+
+def test_text_data_module_gives_each_family_its_input(text_file):
+    data = TextDataModule(text_file, block_size=16, context_size=3, contract="windows")
+    assert data.net_kwargs()["context_size"] == 3
+    data = TextDataModule(text_file, block_size=16, contract="sequences")
+    assert data.net_kwargs()["context_size"] == 16
+    with pytest.raises(TextError, match="add up"):
+        TextDataModule(text_file, split=(0.5, 0.1, 0.1)).setup()
