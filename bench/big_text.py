@@ -5,7 +5,7 @@ so it is not one block repeated) under `--dir` (not in the checkout), then, in a
 process, encodes it (`charlm.data.text.encode_text`, timed) and trains charlm-train's
 Transformer on it for `--updates` updates with data=text, scoring only small val and test
 splits at the end (final_eval=[val,test]). Prints the encoding time, the training time and
-the child's peak resident memory (RSS); the encoded ids are read through a memory map.
+the child's peak resident memory (RSS); the encoded ids are read from disk block by block.
 
     .venv/bin/python bench/big_text.py [--gigabytes 1.0] [--updates 1000] [--dir /tmp]
 """
@@ -81,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     path = args.dir / "big.txt"
     if args.child:
-        child(path, args.updates, args.dir / "run")
+        child(path, args.updates, args.dir / f"run-{time.strftime('%Y%m%d-%H%M%S')}")
         return
     args.dir.mkdir(parents=True, exist_ok=True)
     if not path.is_file() or path.stat().st_size < args.gigabytes * 1e9:

@@ -228,7 +228,8 @@ def test_sampling_options_of_the_wrong_type_are_named(values, message):
     from charlm.sample import SAMPLE_OPTIONS
 
     good = {"n": 5, "seed": 0, "temperature": 1.0, "top_k": None, "prefix": "", "max_len": 50,
-            "batched": None, "novelty": True, "data_path": None, "resplit": False}  # fmt: skip
+            "batched": None, "novelty": True, "data_path": None, "resplit": False,
+            "prompt": None, "length": 500}  # fmt: skip
     check_options(good, SAMPLE_OPTIONS)
     with pytest.raises(CharlmError) as err:
         check_options({**good, **values}, SAMPLE_OPTIONS)

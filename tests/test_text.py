@@ -87,7 +87,7 @@ def test_the_text_is_encoded_with_every_character_newline_included(text_file, tm
     text = text_file.read_text(encoding="utf-8")
     assert isinstance(encoded.vocab, TextVocabulary)
     assert encoded.vocab.itos == sorted(set(text)) and "\n" in encoded.vocab.itos
-    assert encoded.vocab.decode(encoded.ids()) == text
+    assert encoded.vocab.decode(encoded.ids()[:]) == text
 
 
 def test_the_encoded_file_is_reused_and_rebuilt_when_the_text_changes(
@@ -104,7 +104,7 @@ def test_the_encoded_file_is_reused_and_rebuilt_when_the_text_changes(
     changed = encode_text(text_file, cache)
     assert reads and changed.ids_path != first.ids_path and "Z" in changed.vocab.itos
     assert not first.ids_path.exists()  # the earlier version's ids are gone
-    assert changed.vocab.decode(changed.ids()) == text_file.read_text(encoding="utf-8")
+    assert changed.vocab.decode(changed.ids()[:]) == text_file.read_text(encoding="utf-8")
 
 
 def test_several_files_are_read_in_order(tmp_path):
@@ -112,7 +112,7 @@ def test_several_files_are_read_in_order(tmp_path):
     a.write_text("abc\n", encoding="utf-8")
     b.write_text("déf\n", encoding="utf-8")
     encoded = encode_text(f"{a},{b}", tmp_path / "cache")
-    assert encoded.vocab.decode(encoded.ids()) == "abc\ndéf\n"
+    assert encoded.vocab.decode(encoded.ids()[:]) == "abc\ndéf\n"
 
 
 def test_evaluation_scores_every_character_but_the_first_exactly_once():
@@ -262,6 +262,8 @@ def test_charlm_sample_writes_reproducible_passages_after_the_prompt(text_run):
     assert first.stdout == again.stdout
     passages = first.stdout.split("--- sample ")[1:]
     assert len(passages) == 2 and all("the cat" in p for p in passages)
+    one = _cli("charlm-sample", f"ckpt={ckpt}", "length=30")  # one passage by default
+    assert one.returncode == 0 and "--- sample" not in one.stdout and len(one.stdout) >= 30
     line = _one_error(_cli("charlm-sample", f"ckpt={ckpt}", "prompt=the Zoo"), "charlm-sample")
     assert "'Z'" in line
 
@@ -336,6 +338,10 @@ def test_the_text_configs_compose(make_cfg):
         cfg = make_cfg(*overrides)
         assert cfg.data._target_ == "charlm.data.TextDataModule"
         assert cfg.data.path.endswith("tinyshakespeare.txt")
+        assert list(cfg.data.split) == [0.85, 0.05, 0.10]
+        if "experiment" in overrides[0]:
+            assert cfg.time_budget_s == 600
+            assert cfg.model.scheduler._target_.endswith("TimeBudgetLR")
 
 
 def test_text_data_module_gives_each_family_its_input(text_file):
@@ -345,3 +351,50 @@ def test_text_data_module_gives_each_family_its_input(text_file):
     assert data.net_kwargs()["context_size"] == 16
     with pytest.raises(TextError, match="add up"):
         TextDataModule(text_file, split=(0.5, 0.1, 0.1)).setup()
+
+
+# --- runs bounded by time -----------------------------------------------------------------------
+
+
+def test_the_time_budget_schedule_spans_the_budget_not_a_count_of_updates(monkeypatch):
+    from charlm.lit import schedule
+
+    now = [100.0]
+    monkeypatch.setattr(schedule.time, "monotonic", lambda: now[0])
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    lr = schedule.TimeBudgetLR(opt, budget_s=60, warmup_steps=4, final_ratio=0.1)
+
+    def step(seconds: float) -> float:
+        now[0] += seconds
+        opt.step()
+        lr.step()
+        return opt.param_groups[0]["lr"]
+
+    assert opt.param_groups[0]["lr"] == pytest.approx(1 / 5)  # warming up
+    rates = [step(0.0) for _ in range(4)]
+    assert rates[-1] == pytest.approx(1.0)  # warmed up, no time spent yet
+    assert step(30.0) == pytest.approx(0.1 + 0.9 * 0.5)  # half the budget: half-way down
+    assert step(30.0) == pytest.approx(0.1)  # budget spent: the floor
+    assert step(30.0) == pytest.approx(0.1)
+    state = lr.state_dict()
+    assert state["elapsed_s"] == pytest.approx(90.0) and state["_clock"] is None
+
+
+def test_a_run_bounded_by_time_stops_and_ends_with_its_last_weights_saved(tmp_path, text_file):
+    metrics = _train_text(
+        tmp_path, text_file, "gru", "time_budget_s=1", "model/scheduler=time_budget",
+        "trainer.max_steps=1000000", "trainer.val_check_interval=1000",
+    )  # fmt: skip
+    assert 0 < metrics["steps"] < 1_000_000  # stopped by the clock
+    last = torch.load(metrics["last_checkpoint"], weights_only=True)
+    assert last["global_step"] == metrics["steps"]  # the last weights were saved
+
+
+def test_impossible_text_run_settings_are_refused(make_cfg):
+    from charlm.errors import ConfigError
+    from charlm.validate import validate_config
+
+    for bad in ("time_budget_s=0", "time_budget_s=-5", "final_eval=[train,dev]", "final_eval=[]"):
+        with pytest.raises(ConfigError, match=bad.split("=")[0]):
+            validate_config(make_cfg("data=shakespeare", bad))

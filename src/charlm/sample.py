@@ -46,7 +46,7 @@ def sample_chunks(
 
 
 SAMPLE_OPTIONS = {
-    "n": "int>=1",
+    "n": "int>=1|null",
     "seed": "int",
     "temperature": "number>0",
     "top_k": "int>=1|null",
@@ -104,6 +104,8 @@ def main(cfg: DictConfig) -> None:
         cfg.prompt = str(cfg.prompt)
     check_options(cfg, SAMPLE_OPTIONS)
     model = load_model(cfg.ckpt)
+    if cfg.get("n") is None:
+        cfg.n = 1 if is_text_model(model) else 20
     if is_text_model(model):
         sample_passages(model, cfg)
         return

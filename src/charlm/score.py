@@ -114,25 +114,39 @@ def _cell(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def render(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: str) -> str:
-    """The rows as an aligned table with a totals line, as CSV, or as JSON."""
+def _rows_out(
+    rows: Sequence[Mapping[str, Any]],
+    totals: Mapping[str, Any],
+    fmt: str,
+    columns: Sequence[str],
+    name: str,
+    cell: Any = None,
+) -> str | list[str]:
+    """JSON ({name: rows, "summary": totals}) or CSV, whole; or a table's aligned lines, to
+    which the caller adds its totals line."""
     if fmt == "json":
-        return json.dumps(
-            {"words": list(rows), "summary": dict(totals)}, indent=2, ensure_ascii=False
-        )
+        return json.dumps({name: list(rows), "summary": dict(totals)}, indent=2, ensure_ascii=False)
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: ("" if r.get(k) is None else r[k]) for k in COLUMNS} for r in rows)
+        writer.writerows({k: ("" if r.get(k) is None else r[k]) for k in columns} for r in rows)
         return buffer.getvalue().rstrip("\n")
     if fmt != "table":
         raise CharlmError(f"format={fmt!r}: one of table, csv, json")
-    table = [COLUMNS] + [tuple(_cell(r.get(c)) for c in COLUMNS) for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
-    lines = [
+    cell = cell or (lambda row, column: _cell(row.get(column)))
+    table = [tuple(columns)] + [tuple(cell(r, c) for c in columns) for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    return [
         "  ".join(t.ljust(w) for t, w in zip(line, widths, strict=True)).rstrip() for line in table
     ]
+
+
+def render(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: str) -> str:
+    """The rows as an aligned table with a totals line, as CSV, or as JSON."""
+    lines = _rows_out(rows, totals, fmt, COLUMNS, "words")
+    if isinstance(lines, str):
+        return lines
     line = f"{totals['scored']} of {totals['words']} words scored" + (
         f" ({totals['not_scored']} not: see their notes)" if totals["not_scored"] else ""
     )
@@ -198,26 +212,14 @@ def score_text(model: CharLM, text: str, source: str = "the text") -> tuple[list
 
 def render_text(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: str) -> str:
     """A text's rows as an aligned table with a totals line, as CSV, or as JSON."""
-    if fmt == "json":
-        return json.dumps(
-            {"lines": list(rows), "summary": dict(totals)}, indent=2, ensure_ascii=False
-        )
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=TEXT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(
-            {k: ("" if r.get(k) is None else r[k]) for k in TEXT_COLUMNS} for r in rows
-        )
-        return buffer.getvalue().rstrip("\n")
-    table = [TEXT_COLUMNS] + [
-        tuple(_cell(r.get(c)) if c != "text" else repr(r["text"])[1:-1][:60] for c in TEXT_COLUMNS)
-        for r in rows
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(TEXT_COLUMNS))]
-    lines = [
-        "  ".join(t.ljust(w) for t, w in zip(line, widths, strict=True)).rstrip() for line in table
-    ]
+
+    def cell(row: Mapping[str, Any], column: str) -> str:
+        # A line's text as Python writes it (tabs and the like visible), cut at 60 characters.
+        return repr(row["text"])[1:-1][:60] if column == "text" else _cell(row.get(column))
+
+    lines = _rows_out(rows, totals, fmt, TEXT_COLUMNS, "lines", cell)
+    if isinstance(lines, str):
+        return lines
     lines.append(
         f"{totals['lines']} lines; total NLL {totals['nll']:.4f} over {totals['characters']} "
         f"characters: {totals['nll_per_char']:.4f} per character, {totals['bpc']:.4f} bits per "

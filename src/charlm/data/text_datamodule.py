@@ -144,7 +144,7 @@ class TextDataModule(L.LightningDataModule):
             blocks.position = lambda: trainer.global_step // self.steps_per_batch
             if trainer.max_steps > 0:
                 blocks.num_chunks = math.ceil(trainer.max_steps / self.steps_per_batch)
-        # Chunks as they are: the default conversion would turn the memory-mapped stream they
+        # Chunks as they are: the default conversion would turn the stream they
         # refer to into a tensor.
         return DataLoader(blocks, batch_size=None, collate_fn=as_is)
 
