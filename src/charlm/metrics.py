@@ -18,6 +18,7 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from charlm.data.sequences import PAD_TARGET
+from charlm.models.base import logits_for
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,7 @@ def evaluate_lm(
     count = 0
     try:
         for x, y in batches:
-            # Windows, or blocks that every language model reads whole (`CharLM.block_logits`).
-            blocks = y.dim() > 1 and hasattr(model, "block_logits")
-            logits = model.block_logits(x) if blocks else model(x)
+            logits = logits_for(model, x, y)
             if metrics is None:
                 metrics = LMMetrics(logits.shape[-1])
             metrics.update(logits, y)

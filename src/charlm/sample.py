@@ -62,12 +62,6 @@ SAMPLE_OPTIONS = {
 }
 
 
-def default_prompt(model: CharLM) -> str:
-    """What a text model starts from when no prompt is given: a newline, as a text would."""
-    itos = model._require_vocab().itos
-    return "\n" if "\n" in itos else itos[0]
-
-
 def sample_passages(model: CharLM, cfg: DictConfig) -> None:
     """Print `n` passages of `length` characters after the prompt (the prompt included)."""
     if cfg.get("prefix"):
@@ -76,7 +70,7 @@ def sample_passages(model: CharLM, cfg: DictConfig) -> None:
         )
     prompt = cfg.get("prompt")
     given = prompt is not None and prompt != ""
-    prompt = str(prompt) if given else default_prompt(model)
+    prompt = str(prompt) if given else model._require_vocab().default_prompt
     generator = torch.Generator().manual_seed(int(cfg.seed))
     try:
         passages = model.sample_text(

@@ -13,7 +13,15 @@ from torch.utils.data import DataLoader
 
 from charlm.data.batches import SPLITS
 from charlm.data.fetch import KNOWN_FILES, ensure_corpus
-from charlm.data.text import BlockChunk, EvalBlocks, TextBlocks, TextError, as_paths, encode_text
+from charlm.data.text import (
+    BlockChunk,
+    EvalBlocks,
+    TextBlocks,
+    TextError,
+    as_paths,
+    encode_text,
+    split_bounds,
+)
 from charlm.data.vocab import TextVocabulary
 from charlm.errors import CharlmError, check_choice, check_positive_ints
 
@@ -81,8 +89,6 @@ class TextDataModule(L.LightningDataModule):
         """Encode (or find the encoded) text, split it; later calls are free."""
         if self.vocab is not None:
             return
-        from charlm.data.text import split_bounds
-
         encoded = encode_text(self.paths, self.cache_dir)
         bounds = split_bounds(encoded.length, self.split)
         short = [

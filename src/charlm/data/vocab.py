@@ -140,6 +140,11 @@ class TextVocabulary(Vocabulary):
         return f"TextVocabulary({self.to_string()!r})"
 
     @property
+    def default_prompt(self) -> str:
+        """What a passage starts from when no prompt is given: a newline, as a text would."""
+        return "\n" if "\n" in self.stoi else self.itos[0]
+
+    @property
     def chars(self) -> list[str]:
         return list(self.itos)
 

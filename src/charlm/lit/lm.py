@@ -12,7 +12,7 @@ from charlm.data.protocol import LanguageData
 from charlm.data.sequences import PAD_TARGET
 from charlm.lit.base import OptimizerFactory, SchedulerFactory, StepTask
 from charlm.metrics import LMMetrics, evaluate_lm
-from charlm.models.base import CharLM
+from charlm.models.base import CharLM, logits_for
 
 
 class LanguageModelTask(StepTask):
@@ -38,14 +38,14 @@ class LanguageModelTask(StepTask):
 
     def objective(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Windows (batch, vocab) or blocks of sequences (batch, time, vocab), padding ignored.
-        logits = self.net(x) if y.dim() == 1 else self.net.block_logits(x)
+        logits = logits_for(self.net, x, y)
         nll = F.cross_entropy(logits.flatten(0, -2), y.flatten(), ignore_index=PAD_TARGET)
         reg = self.net.regularization()
         return (nll if reg is None else nll + reg), nll
 
     def _eval_step(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         x, y = batch
-        self.metrics[stage].update(self.net(x) if y.dim() == 1 else self.net.block_logits(x), y)
+        self.metrics[stage].update(logits_for(self.net, x, y), y)
 
     def _eval_values(self, stage: str) -> dict[str, float]:
         values = self.metrics[stage].compute()

@@ -27,8 +27,7 @@ class SampleWords(L.Callback):
         g = torch.Generator().manual_seed(self.seed)
         net = pl_module.net
         if isinstance(net.vocab, TextVocabulary):
-            prompt = "\n" if "\n" in net.vocab.stoi else net.vocab.itos[0]
-            passage = net.sample_text(prompt, self.passage_length, 1, g)[0]
+            passage = net.sample_text(net.vocab.default_prompt, self.passage_length, 1, g)[0]
             # Markdown: four spaces keep the passage's own lines and spacing.
             shown = "\n".join("    " + line for line in passage.split("\n"))
             writer.add_text("samples", shown, trainer.global_step)

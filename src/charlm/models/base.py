@@ -123,30 +123,25 @@ class CharLM(nn.Module):
 
     @torch.no_grad()
     def char_nll(self, ids: torch.Tensor, block_size: int, batch_blocks: int = 64) -> torch.Tensor:
-        """NLL (nats) of every character of the stream `ids` but its first, read in
-        non-overlapping blocks of `block_size` (each from the characters before it in its
-        block), as the text's full-pass evaluation reads a split."""
-        n = len(ids) - 1
-        out = torch.empty(max(n, 0))
-        for first in range(0, n, block_size * batch_blocks):
-            last = min(n, first + block_size * batch_blocks)
-            rows = -(-(last - first) // block_size)
-            x = torch.zeros(rows * block_size, dtype=torch.long)
-            y = torch.full((rows * block_size,), PAD_TARGET, dtype=torch.long)
-            x[: last - first] = ids[first:last]
-            y[: last - first] = ids[first + 1 : last + 1]
-            x, y = x.view(rows, block_size), y.view(rows, block_size)
-            was_training = self.training
-            self.eval()
-            try:
+        """NLL (nats) of every character of the stream `ids` but its first, read as the text's
+        full-pass evaluation reads a split (`EvalBlocks`: non-overlapping blocks of
+        `block_size`, each character from those before it in its block)."""
+        from charlm.data.text import EvalBlocks
+
+        stream = ids.cpu().numpy()
+        blocks = EvalBlocks(stream, (0, len(stream)), block_size, batch_blocks)
+        was_training = self.training
+        self.eval()
+        parts = [torch.empty(0)]
+        try:
+            for x, y in blocks:  # in order; only the last block is padded
                 logits = self.block_logits(x.to(self._device())).float().cpu()
-            finally:
-                self.train(was_training)
-            nll = F.cross_entropy(
-                logits.flatten(0, -2), y.flatten(), ignore_index=PAD_TARGET, reduction="none"
-            )
-            out[first:last] = nll[: last - first]
-        return out
+                nll = F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none",
+                                      ignore_index=PAD_TARGET)  # fmt: skip
+                parts.append(nll[y.flatten() != PAD_TARGET])
+        finally:
+            self.train(was_training)
+        return torch.cat(parts)
 
     def regularization(self) -> torch.Tensor | None:
         """Extra term added to the training loss, or None (the default) for none."""
@@ -313,6 +308,14 @@ class CharLM(nn.Module):
         """Logits (n, vocab) of the next character once each word has taken `ids`, and the state."""
         context = torch.cat([state[:, 1:], ids[:, None]], dim=1)  # the window slides on
         return self(context), context
+
+
+def logits_for(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The logits that `targets` score: one window per row (targets (batch,)) by `forward`,
+    blocks (targets (batch, time)) by `block_logits`, which every `CharLM` reads whole."""
+    if targets.dim() == 1 or not hasattr(model, "block_logits"):
+        return model(x)
+    return model.block_logits(x)
 
 
 def draw(
