@@ -8,7 +8,7 @@ TEXT := data/tinyshakespeare.txt
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train test lint format tensorboard bench bench-scale bench-text bench-big-text redteam clean
+.PHONY: help install data train test lint format tensorboard bench bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench-text: install data ## Text throughput: charlm's Transformer and GRU agains
 
 bench-big-text: install data ## A 1 GB text (written under /tmp): encoding time, 1,000 updates, peak memory (about 10 minutes)
 	$(BIN)/python bench/big_text.py $(ARGS)
+
+bench-tokens-eval: install data ## A 15,000-token model evaluated over every split of tinyshakespeare.txt's lines: time and peak memory (ARGS='--ckpt RUN/checkpoints/last.ckpt')
+	$(BIN)/python bench/tokens_eval.py $(ARGS)
 
 redteam: install ## Bad input to every command: exit 0 or one-line errors, no traceback, nothing overwritten (about 6 minutes)
 	$(BIN)/python bench/redteam.py $(ARGS)

@@ -175,7 +175,7 @@ LAYERS = [
     ("charlm.checkpoint",),
     ("charlm.lit", "charlm.config"),
     ("charlm.train", "charlm.sample", "charlm.evaluate", "charlm.score", "charlm.report",
-     "charlm.validate", "charlm.inspector"),
+     "charlm.validate", "charlm.inspector", "charlm.clean"),
 ]  # fmt: skip
 
 

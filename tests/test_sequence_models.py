@@ -168,7 +168,7 @@ def test_each_family_trains_and_round_trips_through_load_model(make_cfg, tiny_co
 def test_a_sequence_model_too_short_for_the_longest_word_is_refused(make_cfg, tiny_corpus):
     cfg = make_cfg("model=transformer", "model.net.context_size=5", f"data.path={tiny_corpus}")
     with pytest.raises(
-        ConfigError, match=r"model\.net\.context_size=5: the longest word .* needs 10"
+        ConfigError, match=r"model\.net\.context_size=5: the longest sequence .* needs 10"
     ):
         train(cfg)
 

@@ -21,6 +21,8 @@ from charlm.models.registry import build_net, net_class
 # The DataModule, by both its names, whose `path` is a plain word list that
 # `checkpoint_words` can split again.
 WORD_LIST_DATA = ("charlm.data.CharWindowDataModule", "charlm.data.datamodule.CharWindowDataModule")
+# The DataModule, by both its names, of lines of a text as sequences (characters or tokens).
+LINES_DATA = ("charlm.data.LinesDataModule", "charlm.data.lines.LinesDataModule")
 
 
 class CheckpointError(CharlmError):
@@ -240,3 +242,48 @@ def checkpoint_text(
         )
     bounds = split_bounds(encoded.length, data.get("split", (0.85, 0.05, 0.10)))
     return encoded, dict(zip(("train", "val", "test"), bounds, strict=True)), changed
+
+
+def is_lines_model(model: CharLM) -> bool:
+    """Whether `model` was trained on the lines of a text (of characters or tokens)."""
+    identity = getattr(model, "data_identity", None) or {}
+    data = (getattr(model, "config", None) or {}).get("data") or {}
+    return identity.get("kind") == "lines" or str(data.get("_target_")) in LINES_DATA
+
+
+def checkpoint_lines(
+    model: CharLM, data_path: str | Path | None = None, resplit: bool = False
+) -> tuple[Any, bool]:
+    """The lines a lines model was trained on, split and encoded as in its run (a
+    `LinesDataModule` holding the model's own vocabulary, so no tokenizer is trained again),
+    and whether the text changed since (split again as asked: `resplit=True`; refused
+    otherwise)."""
+    from charlm.data.lines import LinesDataModule
+
+    data = (model.config or {}).get("data") or {}
+    path = data_path or data.get("path")
+    if not path:
+        raise CheckpointError("the checkpoint stores no text path: give data_path=PATH")
+    datamodule = LinesDataModule(
+        path,
+        units=data.get("units", "tokens"),
+        clean=data.get("clean"),
+        context_size=int(data.get("context_size") or model.context_size),
+        split=data.get("split", (0.8, 0.1, 0.1)),
+        split_seed=data.get("split_seed", 42),
+        eval_batch_size=int(data.get("eval_batch_size") or 4096),
+        contract=model.data_contract,
+        vocab=model.vocab,
+    )
+    datamodule.setup()
+    identity = getattr(model, "data_identity", None) or {}
+    stored = identity.get("text_sha256")
+    now = datamodule.data_identity()
+    changed = bool(stored) and stored != now["text_sha256"]
+    if changed and not resplit:
+        raise DataChangedError(
+            f"{path} is not the text this model was split from ({identity.get('lines')} lines "
+            f"then, {now['lines']} now): restore it, point data_path= at the original, or "
+            "give resplit=true to split the text as it is now"
+        )
+    return datamodule, changed

@@ -12,8 +12,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from charlm.checkpoint import (
     RESPLIT_NOTE,
+    checkpoint_lines,
     checkpoint_split,
     checkpoint_text,
+    is_lines_model,
     is_text_model,
     load_model,
     text_block_size,
@@ -22,7 +24,7 @@ from charlm.config import config_dir
 from charlm.data.batches import TensorSlices
 from charlm.data.corpus import load_words
 from charlm.errors import CharlmError, check_options, check_output, report_errors
-from charlm.metrics import evaluate_lm, format_table
+from charlm.metrics import evaluate_lm, format_table, per_character
 from charlm.models.base import CharLM
 
 
@@ -73,6 +75,23 @@ def evaluate_checkpoint(
             split: evaluate_text(model, stream, span, block)
             for split, span in bounds.items()
             if span[1] - span[0] >= 2
+        }
+    if is_lines_model(model):
+        if words:
+            raise CharlmError(
+                "words=: this model was trained on lines of text; score a text's lines with "
+                "charlm-score ckpt=... text=FILE"
+            )
+        datamodule, changed = checkpoint_lines(model, data_path, resplit)
+        if changed:
+            print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)
+        return {
+            split: per_character(
+                evaluate_lm(model, datamodule.eval_dataloader(split)),
+                datamodule.split_characters(split),
+            )
+            for split in ("train", "val", "test")
+            if datamodule.has_split(split)
         }
     splits, changed = checkpoint_split(model, data_path, resplit)
     if changed:

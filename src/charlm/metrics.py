@@ -38,12 +38,20 @@ METRICS: dict[str, MetricInfo] = {
         report_splits=("train", "val", "test"),
     ),
     "ppl": MetricInfo("perplexity, exp(loss)"),
-    "bpc": MetricInfo("bits per character, loss / ln 2"),
+    "bpc": MetricInfo(
+        "bits per character, loss / ln 2; for a model of tokens, char_loss / ln 2 (per "
+        "character of the text it reads)"
+    ),
+    "char_loss": MetricInfo(
+        "mean NLL per character of the text in nats, each line's end counted as one "
+        "character: loss x predictions / chars, so token and character models compare"
+    ),
     "acc": MetricInfo(
         "share of predictions whose most likely character (or class) is the right one",
         report_splits=("test",),
     ),
     "windows": MetricInfo("number of predictions scored", fmt="d"),
+    "chars": MetricInfo("characters the predictions cover (lines' ends included)", fmt="d"),
 }
 
 
@@ -148,6 +156,14 @@ def evaluate_lm(
     if metrics is None:
         raise ValueError("nothing to evaluate: the split holds no windows")
     return {**metrics.compute(), "windows": count}
+
+
+def per_character(values: dict[str, float], chars: int) -> dict[str, float]:
+    """`values` (of `evaluate_lm`) with `char_loss` and `bpc` per character of the text the
+    predictions cover: the same figures as `loss` and `bpc` for a character model (one
+    prediction a character), comparable ones for a model of tokens."""
+    char_loss = values["loss"] * values["windows"] / chars
+    return {**values, "char_loss": char_loss, "bpc": char_loss / math.log(2), "chars": chars}
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:

@@ -11,7 +11,14 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from charlm.checkpoint import RESPLIT_NOTE, checkpoint_split, is_text_model, load_model
+from charlm.checkpoint import (
+    RESPLIT_NOTE,
+    checkpoint_lines,
+    checkpoint_split,
+    is_lines_model,
+    is_text_model,
+    load_model,
+)
 from charlm.config import config_dir
 from charlm.errors import CharlmError, check_options, report_errors
 from charlm.models.base import CharLM
@@ -45,13 +52,17 @@ def sample_chunks(
         yield model.sample(min(WORDS_PER_CHUNK, n - start), generator=generator, **options)
 
 
+# Units drawn at most: a word's characters, or a line's characters or tokens.
+WORD_MAX_LEN = 50
+LINE_MAX_LEN = 200
+
 SAMPLE_OPTIONS = {
     "n": "int>=1|null",
     "seed": "int",
     "temperature": "number>0",
     "top_k": "int>=1|null",
     "prefix": "str|null",
-    "max_len": "int>=1",
+    "max_len": "int>=1|null",
     "batched": "bool|null",
     "novelty": "bool",
     "data_path": "path|null",
@@ -107,16 +118,22 @@ def main(cfg: DictConfig) -> None:
         raise CharlmError(
             f"prompt={cfg.prompt!r}: this model samples words; start them with prefix=..."
         )
+    lines = is_lines_model(model)
     options = {
         "temperature": cfg.temperature,
         "top_k": cfg.top_k,
         "prefix": str(cfg.prefix or ""),
-        "max_len": cfg.max_len,
+        # Units (characters or tokens) before a word or a line is cut.
+        "max_len": cfg.max_len or (LINE_MAX_LEN if lines else WORD_MAX_LEN),
         "batched": cfg.get("batched"),
     }
     splits = None
     if cfg.novelty:
-        splits, changed = checkpoint_split(model, cfg.get("data_path"), cfg.resplit)
+        if lines:
+            datamodule, changed = checkpoint_lines(model, cfg.get("data_path"), cfg.resplit)
+            splits = datamodule.lines
+        else:
+            splits, changed = checkpoint_split(model, cfg.get("data_path"), cfg.resplit)
         if changed:
             print(f"charlm-sample: {RESPLIT_NOTE}", file=sys.stderr)
     generator = torch.Generator().manual_seed(int(cfg.seed))
@@ -138,9 +155,12 @@ def main(cfg: DictConfig) -> None:
             else:
                 tags = novelty(words, splits)
                 counts.update(tags)
-                width = max(len(w) for w in words)
-                lines = (f"{w:<{width}}  {t}" for w, t in zip(words, tags, strict=True))
-                print("\n".join(lines), flush=True)
+                if lines:  # sentences: the tag first, the sentence after it
+                    rows = (f"{t:<8}  {w}" for w, t in zip(words, tags, strict=True))
+                else:
+                    width = max(len(w) for w in words)
+                    rows = (f"{w:<{width}}  {t}" for w, t in zip(words, tags, strict=True))
+                print("\n".join(rows), flush=True)
             if progress is not None:
                 progress.update(len(words))
     except ValueError as err:

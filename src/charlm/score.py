@@ -2,7 +2,8 @@
 
 Words with characters the model has never seen get a row saying so, and the rest are scored.
 A model of running text scores a text instead (`text=FILE`): the total NLL, bits per
-character, and a row per line.
+character, and a row per line. A model of lines (of characters or tokens) scores each
+non-empty line of `text=FILE` as one sequence, its end token included, in bits per character.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from charlm.checkpoint import (
     RESPLIT_NOTE,
     DataChangedError,
     checkpoint_split,
+    is_lines_model,
     is_text_model,
     load_model,
     text_block_size,
@@ -228,6 +230,96 @@ def render_text(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fm
     return "\n".join(lines)
 
 
+LINE_COLUMNS = ("line", "units", "unknown", "characters", "nll", "nll_per_char", "bpc", "text")
+
+
+def score_lines(model: CharLM, text: str, source: str = "the text") -> tuple[list[dict], dict]:
+    """One row per non-empty line of `text`, scored as the model's training read its lines
+    (one sequence each, the end token included), and the totals.
+
+    `units` counts the model's predictions (tokens or characters, the end included),
+    `characters` the line's characters as the model reads them plus its end, `unknown` the
+    `[UNK]` tokens it holds; bits per character divide by `characters`, so models of tokens
+    and of characters compare. A line a character model cannot read gets a note instead.
+    """
+    from charlm.data.clean import text_lines
+
+    vocab = model._require_vocab()
+    lines = text_lines(text)
+    if not lines:
+        raise CharlmError(f"{source} holds no non-empty line to score")
+    count_chars = getattr(vocab, "characters", len)
+    readable = [line for line in lines if not vocab.unknown(line) and not model.too_long(line)]
+    totals: dict[str, float] = {}
+    for start in range(0, len(readable), WORDS_PER_PASS):
+        batch = readable[start : start + WORDS_PER_PASS]
+        totals.update(zip(batch, model.word_nll(batch).tolist(), strict=True))
+    rows = []
+    for number, line in enumerate(lines, 1):
+        row: dict[str, Any] = {"line": number, "text": line}
+        bad, long = vocab.unknown(line), model.too_long(line)
+        if bad or long:
+            row.update(units=None, unknown=None, characters=None, nll=None, nll_per_char=None,
+                       bpc=None)  # fmt: skip
+            row["note"] = (
+                f"not scored: characters outside the vocabulary: {''.join(bad)!r}"
+                if bad
+                else f"not scored: {long}"
+            )
+        else:
+            ids = vocab.encode(line)
+            unknown = vocab.unknown_count([ids]) if hasattr(vocab, "unknown_count") else 0
+            chars = count_chars(line) + 1
+            row.update(units=len(ids) + 1, unknown=unknown, characters=chars, nll=totals[line],
+                       nll_per_char=totals[line] / chars,
+                       bpc=totals[line] / chars / math.log(2), note="")  # fmt: skip
+        rows.append(row)
+    scored = [r for r in rows if r["nll"] is not None]
+    if not scored:
+        raise CharlmError(f"no line of {source} can be scored: {rows[0]['note']}")
+    nll = sum(r["nll"] for r in scored)
+    chars = sum(r["characters"] for r in scored)
+    units = sum(r["units"] for r in scored)
+    summary = {
+        "lines": len(rows),
+        "scored": len(scored),
+        "units": units,
+        "unit_name": vocab.unit_name,
+        "unknown": sum(r["unknown"] for r in scored),
+        "characters": chars,
+        "nll": nll,
+        "nll_per_unit": nll / units,
+        "nll_per_char": nll / chars,
+        "bpc": nll / chars / math.log(2),
+    }
+    return rows, summary
+
+
+def render_lines(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: str) -> str:
+    """The lines' rows as an aligned table with a totals line, as CSV, or as JSON."""
+
+    def cell(row: Mapping[str, Any], column: str) -> str:
+        if column == "text":
+            return row["text"][:60] + (f"  ({row['note']})" if row.get("note") else "")
+        return _cell(row.get(column))
+
+    lines = _rows_out(rows, totals, fmt, LINE_COLUMNS, "lines", cell)
+    if isinstance(lines, str):
+        return lines
+    per_unit = (
+        f"{totals['nll_per_unit']:.4f} per token ({totals['units']}, ends included, "
+        f"{totals['unknown']} [UNK]), "
+        if totals["unit_name"] == "tokens"
+        else ""
+    )
+    lines.append(
+        f"{totals['scored']} of {totals['lines']} lines scored; total NLL {totals['nll']:.4f}: "
+        f"{per_unit}{totals['nll_per_char']:.4f} per character ({totals['characters']}, ends "
+        f"included), {totals['bpc']:.4f} bits per character"
+    )
+    return "\n".join(lines)
+
+
 def read_text(path: str | None) -> tuple[str, str]:
     """The text of a file (strict UTF-8), or of standard input for None or '-'; and its name."""
     from charlm.data.text import TextError, decoded_chunks
@@ -280,6 +372,18 @@ def main(cfg: DictConfig) -> None:
     if cfg.get("output"):
         check_output(cfg.output)
     model = load_model(cfg.ckpt)
+    if is_lines_model(model):
+        if cfg.get("words"):
+            raise CharlmError(
+                "words=: this model was trained on lines of text; score them with text=FILE"
+            )
+        text, source = read_text(cfg.get("text"))
+        rows, totals = score_lines(model, text, source)
+        if cfg.sort is not None and cfg.sort not in ("nll", "nll_per_char"):
+            raise CharlmError(f"sort={cfg.sort!r}: lines sort on nll or nll_per_char")
+        out = render_lines(arrange(rows, cfg.sort, cfg.descending, cfg.top), totals, cfg.format)
+        _write(out, cfg.get("output"))
+        return
     if is_text_model(model):
         if cfg.get("words"):
             raise CharlmError(

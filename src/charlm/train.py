@@ -33,7 +33,7 @@ from charlm.errors import ConfigError, config_section, report_errors
 from charlm.lit.base import NonFiniteLossError
 from charlm.lit.run_control import model_checkpoint
 from charlm.lit.schedule import UpdateSchedule
-from charlm.metrics import format_table
+from charlm.metrics import format_table, per_character
 from charlm.models.base import CharLM
 from charlm.models.registry import net_class
 from charlm.validate import validate_config
@@ -72,8 +72,8 @@ def check_resume(checkpoint: dict[str, Any], task: Any, datamodule: Any, path: s
     vocab = getattr(datamodule, "vocab", None)
     kind = meta.get("vocab_kind") or "words"
     if vocab is not None and meta.get("vocab") and kind != vocab_kind(vocab):
-        trained = "running text" if kind == "text" else "a word list"
-        here = "running text" if vocab_kind(vocab) == "text" else "a word list"
+        names = {"text": "running text", "tokens": "tokens", "words": "a word list"}
+        trained, here = names.get(kind, kind), names[vocab_kind(vocab)]
         raise ConfigError(
             f"ckpt_path={path} is a model of {trained}, and this run trains on {here}: resume "
             "it with the data it was trained on, or train anew without ckpt_path",
@@ -105,8 +105,8 @@ def check_fits(net: torch.nn.Module, datamodule: Any) -> None:
     size = getattr(net, "context_size", None)
     if longest is not None and size is not None and longest() > size:
         raise ConfigError(
-            f"model.net.context_size={size}: the longest word of {datamodule.path} needs "
-            f"{longest()} positions (its characters and the end token); raise it",
+            f"model.net.context_size={size}: the longest sequence of {datamodule.path} needs "
+            f"{longest()} positions (its units and the end token); raise it",
             key="model.net.context_size",
         )
 
@@ -216,6 +216,10 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> dict[st
     task.gradient_clip_algorithm = cfg.trainer.get("gradient_clip_algorithm") or "norm"
 
     output_dir.mkdir(parents=True, exist_ok=True)
+    save = getattr(getattr(datamodule, "vocab", None), "save", None)
+    if callable(save):
+        # A run of tokens keeps its tokenizer beside its checkpoints (which hold it too).
+        save(output_dir / "tokenizer.json")
     callbacks = instantiate_group(cfg.get("callbacks")) + list(extra_callbacks or [])
     loggers = instantiate_group(cfg.get("logger"))
     has_val = datamodule.has_split("val")
@@ -278,7 +282,7 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> dict[st
 
     scored_splits = cfg.get("final_eval") or ("train", "val", "test")
     metrics: dict[str, Any] = {
-        split: task.evaluate(datamodule.eval_dataloader(split))
+        split: split_figures(task, datamodule, split)
         for split in ("train", "val", "test")
         if split in scored_splits and datamodule.has_split(split)
     }
@@ -300,6 +304,14 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> dict[st
     if trainer.is_global_zero:
         print(closing_summary(metrics), flush=True)
     return metrics
+
+
+def split_figures(task: Any, datamodule: Any, split: str) -> dict[str, Any]:
+    """The final figures of one split; per character too where the data counts its characters
+    (lines of tokens or characters: `LinesDataModule.split_characters`)."""
+    values = task.evaluate(datamodule.eval_dataloader(split))
+    chars = getattr(datamodule, "split_characters", None)
+    return per_character(values, chars(split)) if callable(chars) else values
 
 
 def closing_summary(metrics: dict[str, Any]) -> str:

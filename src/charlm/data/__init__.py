@@ -24,6 +24,9 @@ _HOMES = {
     "encode_text": "charlm.data.text",
     "split_bounds": "charlm.data.text",
     "TextDataModule": "charlm.data.text_datamodule",
+    "LinesDataModule": "charlm.data.lines",
+    "TokenVocabulary": "charlm.data.tokens",
+    "train_tokenizer": "charlm.data.tokens",
     "TextVocabulary": "charlm.data.vocab",
     "FizzBuzzDataModule": "charlm.data.tables",
     "TableDataModule": "charlm.data.tables",
@@ -46,6 +49,9 @@ __all__ = [
     "TensorSlices",
     "EncodedText",
     "TextDataModule",
+    "LinesDataModule",
+    "TokenVocabulary",
+    "train_tokenizer",
     "TextError",
     "TextVocabulary",
     "encode_text",
@@ -63,11 +69,13 @@ if TYPE_CHECKING:
     from charlm.data.batches import Chunk, RandomBatches, TensorSlices
     from charlm.data.corpus import CorpusError, load_words, split_words
     from charlm.data.datamodule import CharWindowDataModule
+    from charlm.data.lines import LinesDataModule
     from charlm.data.protocol import LanguageData, TaskData
     from charlm.data.sequences import word_sequences
     from charlm.data.step_datamodule import StepDataModule
     from charlm.data.tables import FizzBuzzDataModule, TableDataModule
     from charlm.data.text import EncodedText, TextError, encode_text, split_bounds
     from charlm.data.text_datamodule import TextDataModule
+    from charlm.data.tokens import TokenVocabulary, train_tokenizer
     from charlm.data.vocab import BOUNDARY, TextVocabulary, Vocabulary, VocabularyError
     from charlm.data.windows import context_windows

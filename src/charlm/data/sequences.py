@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import torch
 
 from charlm.data.vocab import Vocabulary
-from charlm.data.windows import _token_ids
 
 # Target of a padding position: `F.cross_entropy(..., ignore_index=PAD_TARGET)` skips it.
 PAD_TARGET = -1
@@ -16,23 +15,29 @@ PAD_TARGET = -1
 def word_sequences(words: Sequence[str], vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor]:
     """X (W, L) and Y (W, L) for W words, L the longest word's length + 1.
 
-    Row i of X is the start token (id 0) then the word's characters; row i of Y is the word's
-    characters then the end token (id 0): a word of n characters gives n + 1 predictions, the
-    same ones its context windows give. Positions past a word are padding: 0 in X, `PAD_TARGET`
-    in Y.
+    Row i of X is the start token (id 0) then the word's units (characters, or the tokens of
+    a `TokenVocabulary`); row i of Y is those units then the end token (id 0): a word of n
+    units gives n + 1 predictions, the same ones its context windows give. Positions past a
+    word are padding: 0 in X, `PAD_TARGET` in Y.
     """
-    words = list(words)
-    for word in (w for w in words if vocab.boundary in w):
-        vocab.check(word, "word")  # the boundary token cannot be a word's character
-    lengths = torch.tensor([len(w) + 1 for w in words], dtype=torch.long)
-    width = int(lengths.max()) if words else 1
-    ids = _token_ids("".join(words), vocab).long()
-    x = torch.zeros((len(words), width), dtype=torch.long)
-    y = torch.full((len(words), width), PAD_TARGET, dtype=torch.long)
+    flat, lengths = vocab.flat_ids(list(words))
+    return sequences_from_ids(flat, lengths)
+
+
+def sequences_from_ids(
+    flat: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`word_sequences` of sequences given as their ids back to back and their lengths."""
+    lengths = lengths.long() + 1  # the end token
+    width = int(lengths.max()) if len(lengths) else 1
+    rows = len(lengths)
+    x = torch.zeros((rows, width), dtype=torch.long)
+    y = torch.full((rows, width), PAD_TARGET, dtype=torch.long)
     columns = torch.arange(width)
-    inside = columns < (lengths - 1)[:, None]  # the word's own characters
-    # (W, L) positions of the characters, row by row, in the order `ids` holds them.
+    inside = columns < (lengths - 1)[:, None]  # the sequence's own units
+    # (W, L) positions of the units, row by row, in the order `flat` holds them.
+    ids = flat.long()
     x[:, 1:][inside[:, :-1]] = ids
     y[inside] = ids
-    y[torch.arange(len(words)), lengths - 1] = 0  # the end token
+    y[torch.arange(rows), lengths - 1] = 0  # the end token
     return x, y

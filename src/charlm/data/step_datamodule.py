@@ -96,8 +96,12 @@ class StepDataModule(L.LightningDataModule):
         """One split in order, in batches of `eval_batch_size`."""
         x, y = self.splits[name]
         # eval_batch_size counts predictions: a row of a padded sequence holds several.
-        rows = max(1, self.eval_batch_size // y[0].numel()) if len(y) else 1
+        rows = max(1, self.eval_predictions() // y[0].numel()) if len(y) else 1
         return DataLoader(TensorSlices(x, y, batch_size=rows), batch_size=None)
+
+    def eval_predictions(self) -> int:
+        """Predictions an evaluation batch holds (`eval_batch_size`)."""
+        return self.eval_batch_size
 
     def val_dataloader(self) -> DataLoader:
         return self.eval_dataloader("val")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from charlm.errors import CharlmError
+
+if TYPE_CHECKING:
+    import torch
 
 BOUNDARY = "."
 
@@ -15,6 +19,9 @@ class VocabularyError(CharlmError):
 
 class Vocabulary:
     """Maps characters to integer ids and back, as the course notebooks do (`stoi`/`itos`)."""
+
+    # What one id stands for, in messages and tables.
+    unit_name = "characters"
 
     def __init__(self, chars: Iterable[str], boundary: str = BOUNDARY) -> None:
         chars = sorted(set(chars))
@@ -111,6 +118,17 @@ class Vocabulary:
         """Characters of `ids`, stopping at nothing: boundary ids decode to the boundary token."""
         return "".join(self.itos[int(i)] for i in ids)
 
+    def flat_ids(self, words: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ids of `words` back to back and the units (here characters) of each word: what
+        `context_windows` and `word_sequences` are built from."""
+        from charlm.data.windows import char_ids
+
+        return char_ids(words, self)
+
+    def units(self, word: str) -> int:
+        """How many ids `word` encodes to (its characters here)."""
+        return len(word)
+
 
 class TextVocabulary(Vocabulary):
     """The characters of a running text, newline and space included, in sorted order.
@@ -161,11 +179,18 @@ class TextVocabulary(Vocabulary):
             )
 
 
-def vocab_kind(vocab: Vocabulary) -> str:
-    """'text' for a running text's vocabulary, 'words' for a word list's: stored beside it."""
-    return "text" if isinstance(vocab, TextVocabulary) else "words"
+def vocab_kind(vocab: object) -> str:
+    """'text' for a running text's vocabulary, 'tokens' for a tokenizer's, 'words' for a word
+    list's (or a line's characters): stored beside it in checkpoints."""
+    if isinstance(vocab, TextVocabulary):
+        return "text"
+    return "words" if isinstance(vocab, Vocabulary) else "tokens"
 
 
 def stored_vocabulary(itos: str, kind: str | None = None) -> Vocabulary:
     """The vocabulary a checkpoint stores as `itos`, of the kind it says (words by default)."""
+    if kind == "tokens":
+        from charlm.data.tokens import TokenVocabulary
+
+        return TokenVocabulary.from_string(itos)  # type: ignore[return-value]
     return TextVocabulary.from_string(itos) if kind == "text" else Vocabulary.from_string(itos)

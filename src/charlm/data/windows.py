@@ -18,37 +18,67 @@ def context_windows(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return X (N, context_size) and Y (N,) as the notebooks' `build_dataset` does.
 
-    The context starts as `context_size` boundary tokens (id 0); each word yields len(word) + 1
-    windows, the last one predicting the boundary token that ends the word. Built as slices of
-    one tensor of padded words rather than row by row, so a list of millions of characters
-    costs its tensors, not a Python list per window.
+    The context starts as `context_size` boundary tokens (id 0); each word yields one window
+    per unit (a character, or a token of a `TokenVocabulary`) plus one, the last one
+    predicting the boundary token that ends the word.
     """
     if context_size < 1:
         raise ValueError(f"context_size must be >= 1, got {context_size}")
+    flat, lengths = vocab.flat_ids(list(words))
+    return windows_from_ids(flat, lengths, context_size)
+
+
+def windows_from_ids(
+    flat: torch.Tensor, lengths: torch.Tensor, context_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Context windows of sequences given as their ids back to back (`flat`) and their
+    lengths: sequence i becomes [0] * k + ids + [0], one window per id and one for the end.
+
+    Built as slices of one tensor of padded sequences rather than row by row, so a list of
+    millions of characters costs its tensors, not a Python list per window.
+    """
     k = context_size
-    words = list(words)
-    for word in (w for w in words if vocab.boundary in w):
-        vocab.check(word, "word")  # the boundary token cannot be a word's character
-    if not words:
+    if len(lengths) == 0:
         return torch.empty((0, k), dtype=WINDOW_DTYPE), torch.empty(0, dtype=torch.long)
-    # Word i becomes [0] * k + ids + [0]; its windows start at each of its first len(ids) + 1
-    # positions, and window j's target is the token k places after its start.
-    flat = _token_ids("".join(vocab.boundary * k + w + vocab.boundary for w in words), vocab)
-    per_word = torch.tensor([len(w) + 1 for w in words])
+    lengths = lengths.long()
+    padded = _padded(flat, lengths, k)
+    per_word = lengths + 1
     word_starts = torch.cumsum(per_word + k, 0) - (per_word + k)
     first_window = torch.cumsum(per_word, 0) - per_word
     total = int(per_word.sum())
+    # Window j of sequence i starts at its j-th position; its target is k places further.
     starts = torch.repeat_interleave(word_starts - first_window, per_word) + torch.arange(total)
-    x = flat.unfold(0, k, 1)[starts]  # (total, k)
-    return x, flat[starts + k].long()
+    x = padded.unfold(0, k, 1)[starts]  # (total, k)
+    return x, padded[starts + k].long()
 
 
-def _token_ids(text: str, vocab: Vocabulary) -> torch.Tensor:
-    """The ids of every character of `text`, the boundary token included (as id 0)."""
+def _padded(flat: torch.Tensor, lengths: torch.Tensor, k: int) -> torch.Tensor:
+    """[0] * k + ids + [0] for every sequence, back to back, in one tensor."""
+    span = lengths + k + 1
+    padded = torch.zeros(int(span.sum()), dtype=WINDOW_DTYPE)
+    seq_first = torch.cumsum(span, 0) - span + k  # where each sequence's first id goes
+    id_first = torch.cumsum(lengths, 0) - lengths  # where it is in `flat`
+    positions = torch.repeat_interleave(seq_first - id_first, lengths) + torch.arange(len(flat))
+    padded[positions] = flat.to(WINDOW_DTYPE)
+    return padded
+
+
+def char_ids(words: list[str], vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ids of the characters of `words` back to back, and each word's length."""
+    for word in (w for w in words if vocab.boundary in w):
+        vocab.check(word, "word")  # the boundary token cannot be a word's character
+    flat = _token_ids("".join(words), vocab, words)
+    return flat, torch.tensor([len(w) for w in words], dtype=torch.long)
+
+
+def _token_ids(text: str, vocab: Vocabulary, words: list[str] | None = None) -> torch.Tensor:
+    """The ids of every character of `text` (the words of `words` joined)."""
     extra = set(text) - set(vocab.itos)
     if extra:
         # The word that holds them, for the error message.
-        vocab.check(next(w for w in text.split(vocab.boundary) if set(w) & extra), "word")
+        vocab.check(next(w for w in (words or [text]) if set(w) & extra), "word")
+    if not text:
+        return torch.empty(0, dtype=WINDOW_DTYPE)
     if len(vocab) <= 256:
         # One byte per character, translated in C: millions of characters in well under a second.
         table = {ord(c): chr(i) for i, c in enumerate(vocab.itos)}

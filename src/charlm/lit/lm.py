@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +51,13 @@ class LanguageModelTask(StepTask):
     def _eval_values(self, stage: str) -> dict[str, float]:
         values = self.metrics[stage].compute()
         self.metrics[stage].reset()
+        # A model of tokens: bpc per character of the split's text, as metrics.json gives it.
+        datamodule = getattr(self.trainer, "datamodule", None)
+        chars = getattr(datamodule, "split_characters", None)
+        units = getattr(datamodule, "splits", {}).get(stage)
+        if callable(chars) and units is not None:
+            predictions = int((units[1] != PAD_TARGET).sum())
+            values["bpc"] = values["loss"] * predictions / chars(stage) / math.log(2)
         return values
 
     def predict_step(self, batch: list[str], batch_idx: int) -> list[dict[str, Any]]:

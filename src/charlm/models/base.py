@@ -57,9 +57,11 @@ class CharLM(nn.Module):
     def too_long(self, word: str) -> str:
         """'' if the model can read `word`, else a short note saying why not."""
         limit = self.max_word_length
-        if limit is None or len(word) <= limit:
+        units = self.vocab.units(word) if self.vocab is not None else len(word)
+        if limit is None or units <= limit:
             return ""
-        return f"{len(word)} characters; this model reads at most {limit}"
+        name = self.vocab.unit_name if self.vocab is not None else "characters"
+        return f"{units} {name}; this model reads at most {limit}"
 
     def block_logits(self, idx: torch.Tensor) -> torch.Tensor:
         """Logits (batch, time, vocab) of every position of blocks `idx` (batch, time).
@@ -178,7 +180,8 @@ class CharLM(nn.Module):
 
     def _nll_per_word(self, nll: torch.Tensor, words: Sequence[str]) -> torch.Tensor:
         """Per-word sums of the per-target NLL that `examples(words)` gives, in order."""
-        owner = torch.repeat_interleave(torch.tensor([len(w) + 1 for w in words]))
+        vocab = self._require_vocab()
+        owner = torch.repeat_interleave(torch.tensor([vocab.units(w) + 1 for w in words]))
         return torch.zeros(len(words)).index_add_(0, owner, nll)
 
     @torch.no_grad()
@@ -234,10 +237,10 @@ class CharLM(nn.Module):
         vocab = self._require_vocab()
         check_sampling_args(n, temperature, top_k, max_len, self.vocab_size)
         vocab.check(prefix, "prefix")
-        if len(prefix) >= max_len:
+        if vocab.units(prefix) >= max_len:
             raise ValueError(
-                f"prefix={prefix!r} has {len(prefix)} characters and max_len={max_len}: every "
-                "word would be the prefix itself; raise max_len"
+                f"prefix={prefix!r} has {vocab.units(prefix)} {vocab.unit_name} and max_len={max_len}: "
+                "every word would be the prefix itself; raise max_len"
             )
         if self.too_long(prefix + "x"):
             raise ValueError(
