@@ -399,6 +399,21 @@ def test_missing_data_says_make_data_and_a_directory_is_named(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_text_config_without_its_path_is_refused_before_hydra_writes(tmp_path, capsys):
+    from omegaconf import OmegaConf
+
+    from charlm.config import Preflight
+
+    # data=text and data=lines leave data.path to the user (`???`).
+    cfg = OmegaConf.create({"hydra": {"run": {"dir": str(tmp_path / "run")}},
+                            "data": {"path": "???"}})  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        Preflight().on_run_start(config=cfg)
+    assert stop.value.code == 2
+    assert "data.path is required: give the file to train on" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_charlm_report_prints_and_leaves_report_csv_alone(tmp_path, capsys):
     from charlm.report import main as report
 

@@ -369,3 +369,12 @@ def test_scoring_a_text_in_bits_per_character(token_run: dict, tmp_path: Path):
     assert out.returncode == 0, out.stderr
     rows = out.stdout.splitlines()[:3]
     assert len(rows) == 3 and all(r.split()[0] in ("train", "held-out", "new") for r in rows)
+
+
+def test_a_checkpoint_of_tokens_is_inspected_from_its_own_lines(token_run: dict, tmp_path: Path):
+    from charlm.inspector import inspect_checkpoint
+
+    out = inspect_checkpoint(
+        token_run["run"] / "checkpoints" / "last.ckpt", output=tmp_path / "d.png", batch_size=16
+    )
+    assert out == tmp_path / "d.png" and out.stat().st_size > 10_000

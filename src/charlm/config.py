@@ -13,6 +13,7 @@ from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from charlm.errors import CharlmError, ConfigError
 
@@ -90,7 +91,12 @@ class Preflight(Callback):
             if not problem and ckpt and not Path(str(ckpt)).is_file():
                 problem = f"ckpt_path={ckpt}: no such checkpoint file; runs keep theirs in <run dir>/checkpoints/"
             data = config.get("data") or {}
-            path = data.get("path") if hasattr(data, "get") else None
+            if not problem and OmegaConf.is_config(data) and OmegaConf.is_missing(data, "path"):
+                problem = (
+                    "data.path is required: give the file to train on, data.path=FILE "
+                    "(UTF-8; several files comma-separated)"
+                )
+            path = data.get("path") if hasattr(data, "get") and not problem else None
             # A text may be several files, comma-separated; one the run fetches may be missing.
             paths = [p for p in str(path).split(",") if p] if path else []
             missing = [p for p in paths if not Path(p).exists()]
@@ -115,6 +121,12 @@ def build(node: DictConfig, **kwargs: Any) -> Any:
     """
     try:
         return instantiate(node, **kwargs)
+    except MissingMandatoryValue as err:
+        key = getattr(err, "full_key", "") or "a value"
+        raise ConfigError(
+            f"{key} is required and has no value: give it on the command line ({key}=...)",
+            key=str(key),
+        ) from None
     except InstantiationException as err:
         cause = err.__cause__
         if isinstance(cause, ConfigError) and "." not in cause.key:

@@ -17,7 +17,13 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from charlm.checkpoint import checkpoint_words, load_model, read_checkpoint
+from charlm.checkpoint import (
+    checkpoint_lines,
+    checkpoint_words,
+    is_lines_model,
+    load_model,
+    read_checkpoint,
+)
 from charlm.config import config_dir
 from charlm.data.sequences import PAD_TARGET
 from charlm.diagnostics import Probe, diagnostics_figure, finite
@@ -52,7 +58,10 @@ def inspect_checkpoint(
     check_output(path)
     model = load_model(ckpt)
     step = int(read_checkpoint(ckpt).get("global_step", 0))
-    words = checkpoint_words(model, data_path, resplit)["train"]
+    if is_lines_model(model):
+        words = checkpoint_lines(model, data_path, resplit)[0].lines["train"]
+    else:
+        words = checkpoint_words(model, data_path, resplit)["train"]
     if not words:
         raise CharlmError(f"{ckpt}: the run's training split is empty; nothing to inspect")
     x, y = model.examples(words)

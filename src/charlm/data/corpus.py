@@ -64,9 +64,14 @@ def words_digest(words: Sequence[str]) -> str:
 
 
 def split_words(
-    words: Sequence[str], fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 42
+    words: Sequence[str],
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 42,
+    unit: str = "words",
 ) -> tuple[list[str], list[str], list[str]]:
-    """Shuffle with `random.seed(seed)` then cut train/val/test, exactly like the notebooks."""
+    """Shuffle with `random.seed(seed)` then cut train/val/test, exactly like the notebooks.
+
+    `unit` names what is split in the error for too few of them (words, lines)."""
     check_fractions(fractions)
     words = list(words)
     # The same Mersenne Twister stream as `random.seed(seed); random.shuffle(words)`.
@@ -79,8 +84,8 @@ def split_words(
         if frac > 0 and not part:
             need = _words_needed(fractions)
             raise CorpusError(
-                f"{n} words are too few for the split {list(fractions)}: the {name} part is empty; "
-                f"at least {need} words are needed"
+                f"{n} {unit} are too few for the split {list(fractions)}: the {name} part is "
+                f"empty; at least {need} {unit} are needed"
             )
     return parts
 

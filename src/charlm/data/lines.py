@@ -121,7 +121,7 @@ class LinesDataModule(StepDataModule):
             return
         digest = text_digest(self.paths)
         lines = self.read_lines()
-        parts = split_words(lines, self.split, self.split_seed)
+        parts = split_words(lines, self.split, self.split_seed, unit="lines")
         self.lines = dict(zip(SPLITS, parts, strict=True))
         if self.vocab is None:
             self.vocab = self._build_vocab(self.lines["train"], lines)
