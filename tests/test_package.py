@@ -171,11 +171,11 @@ LAYERS = [
     ("charlm._lazy", "charlm.errors"),
     ("charlm.data",),
     ("charlm.models",),
-    ("charlm.metrics", "charlm.diagnostics"),
+    ("charlm.metrics", "charlm.diagnostics", "charlm.figures"),
     ("charlm.checkpoint",),
     ("charlm.lit", "charlm.config"),
     ("charlm.train", "charlm.sample", "charlm.evaluate", "charlm.score", "charlm.report",
-     "charlm.validate", "charlm.inspector", "charlm.clean"),
+     "charlm.validate", "charlm.inspector", "charlm.clean", "charlm.runs"),
 ]  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """charlm: character-level language models (bigram, Bengio et al. 2003 MLP, GRU, Transformer).
 
 The names below load on first use: `import charlm`, the models, `load_model`, `sample` and
-`log_prob` never import Lightning, Hydra or torchmetrics; training and the DataModules do.
+`log_prob` never import Lightning, Hydra or torchmetrics; training (`charlm.fit`) and the
+DataModules do. The course's figures are functions of `charlm.figures`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ _HOMES = {
     "context_windows": "charlm.data.windows",
     "CharlmError": "charlm.errors",
     "evaluate_lm": "charlm.metrics",
+    "Run": "charlm.runs",
+    "fit": "charlm.runs",
+    "loss_curves": "charlm.runs",
     "BengioMLP": "charlm.models.mlp",
     "BigramCounts": "charlm.models.counts",
     "BigramLM": "charlm.models.bigram",
@@ -45,12 +49,15 @@ __all__ = [
     "EnsembleLM",
     "FeedForwardLM",
     "RecurrentLM",
+    "Run",
     "TransformerLM",
     "Vocabulary",
     "VocabularyError",
     "context_windows",
     "evaluate_lm",
+    "fit",
     "load_model",
+    "loss_curves",
     "load_words",
     "split_words",
 ]
@@ -72,6 +79,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from charlm.models.mlp import BengioMLP
     from charlm.models.recurrent import RecurrentLM
     from charlm.models.transformer import TransformerLM
+    from charlm.runs import Run, fit, loss_curves
 
 try:  # the version is written once, in pyproject.toml
     __version__ = _version("charlm")

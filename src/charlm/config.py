@@ -83,34 +83,43 @@ class Preflight(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        problem = ""
         try:
             run_dir = Path(str(config.hydra.run.dir))
-            problem = used_run_dir_error(run_dir)
-            ckpt = config.get("ckpt_path")
-            if not problem and ckpt and not Path(str(ckpt)).is_file():
-                problem = f"ckpt_path={ckpt}: no such checkpoint file; runs keep theirs in <run dir>/checkpoints/"
-            data = config.get("data") or {}
-            if not problem and OmegaConf.is_config(data) and OmegaConf.is_missing(data, "path"):
-                problem = (
-                    "data.path is required: give the file to train on, data.path=FILE "
-                    "(UTF-8; several files comma-separated)"
-                )
-            path = data.get("path") if hasattr(data, "get") and not problem else None
-            # A text may be several files, comma-separated; one the run fetches may be missing.
-            paths = [p for p in str(path).split(",") if p] if path else []
-            missing = [p for p in paths if not Path(p).exists()]
-            if not problem and missing and not data.get("fetch"):
-                problem = (
-                    f"data.path={missing[0]}: no such file. Run `make data` in the charlm "
-                    "checkout for civil_mots.txt and tinyshakespeare.txt (or `charlm-data "
-                    "--dest PATH`), or point data.path= at your own word list or text (UTF-8)"
-                )
         except Exception:  # a config this check cannot read is left to the run's own checks
             return
+        problem = preflight_problem(config, run_dir)
         if problem:
             print(f"charlm-train: error: {problem}", file=sys.stderr)
             sys.exit(2)
+
+
+def preflight_problem(config: DictConfig, run_dir: Path) -> str:
+    """'' if a run of `config` into `run_dir` may start, else the one line that refuses it."""
+    problem = ""
+    try:
+        problem = used_run_dir_error(run_dir)
+        ckpt = config.get("ckpt_path")
+        if not problem and ckpt and not Path(str(ckpt)).is_file():
+            problem = f"ckpt_path={ckpt}: no such checkpoint file; runs keep theirs in <run dir>/checkpoints/"
+        data = config.get("data") or {}
+        if not problem and OmegaConf.is_config(data) and OmegaConf.is_missing(data, "path"):
+            problem = (
+                "data.path is required: give the file to train on, data.path=FILE "
+                "(UTF-8; several files comma-separated)"
+            )
+        path = data.get("path") if hasattr(data, "get") and not problem else None
+        # A text may be several files, comma-separated; one the run fetches may be missing.
+        paths = [p for p in str(path).split(",") if p] if path else []
+        missing = [p for p in paths if not Path(p).exists()]
+        if not problem and missing and not data.get("fetch"):
+            problem = (
+                f"data.path={missing[0]}: no such file. Run `make data` in the charlm "
+                "checkout for civil_mots.txt and tinyshakespeare.txt (or `charlm-data "
+                "--dest PATH`), or point data.path= at your own word list or text (UTF-8)"
+            )
+    except Exception:  # a config this check cannot read is left to the run's own checks
+        return problem
+    return problem
 
 
 def build(node: DictConfig, **kwargs: Any) -> Any:

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import hydra
 import lightning as L
@@ -164,16 +164,29 @@ def check_output_dir(output_dir: Path) -> None:
         raise ConfigError(problem)
 
 
+class Trained(NamedTuple):
+    """What a run leaves in its process: its metrics, the task (weights scored) and its data."""
+
+    metrics: dict[str, Any]
+    task: Any
+    datamodule: Any
+
+
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
     """Seed, build data, model and trainer, fit, test; return and save the final metrics.
 
     `extra_callbacks` join the configured ones (for code that drives runs, e.g. benchmarks).
     """
+    return train_run(cfg, extra_callbacks).metrics
+
+
+def train_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> Trained:
+    """`train`, keeping the trained task and its DataModule (for `charlm.fit`)."""
     with quiet_lightning():
         return _train(cfg, extra_callbacks)
 
 
-def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> dict[str, Any]:
+def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> Trained:
     validate_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     check_output_dir(output_dir)
@@ -246,7 +259,7 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> dict[st
     if cfg.get("lr_find") and cfg.lr_find.get("enabled"):
         from charlm.lit.lr_find import find_lr
 
-        return find_lr(cfg.lr_find, trainer, task, datamodule, output_dir)
+        return Trained(find_lr(cfg.lr_find, trainer, task, datamodule, output_dir), task, datamodule)
 
     started = time.perf_counter()
     try:
@@ -303,7 +316,7 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> dict[st
     log.debug("metrics: %s", json.dumps(metrics, allow_nan=False))
     if trainer.is_global_zero:
         print(closing_summary(metrics), flush=True)
-    return metrics
+    return Trained(metrics, task, datamodule)
 
 
 def split_figures(task: Any, datamodule: Any, split: str) -> dict[str, Any]:

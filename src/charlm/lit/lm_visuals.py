@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from charlm.figures import embedding_figure
 from charlm.lit.loggers import tensorboard_writer
 
 
@@ -79,18 +80,3 @@ def _embedding_table(pl_module: L.LightningModule) -> torch.Tensor | None:
     if table is None or net.vocab is None:
         return None
     return table.detach().float().cpu()
-
-
-def embedding_figure(table: torch.Tensor, labels: list[str]):
-    """Scatter of a (V, 2) embedding table with each point labelled by its character."""
-    # A Figure of its own, not pyplot's: the user's matplotlib backend is left as it is.
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 6))
-    ax = fig.subplots()
-    ax.scatter(table[:, 0], table[:, 1], s=200, color="lightsteelblue")
-    for (x, y), label in zip(table.tolist(), labels, strict=True):
-        ax.text(x, y, label, ha="center", va="center", color="black")
-    ax.grid(True, alpha=0.3)
-    ax.set_title("character embeddings C")
-    return fig
