@@ -8,7 +8,7 @@ TEXT := data/tinyshakespeare.txt
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train test lint format tensorboard bench bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
+.PHONY: help install data train test notebooks lint format tensorboard bench bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,13 +29,23 @@ data: install ## data/civil_mots.txt and data/tinyshakespeare.txt: kept if there
 train: install data ## Train the notebook's MLP (experiment=bengio2003); or ARGS='experiment=bigram ...'
 	$(BIN)/charlm-train $(or $(ARGS),experiment=bengio2003)
 
+notebooks: install data ## Execute the course's lessons (notebooks/*.py) into build/notebooks/ (.ipynb and .html, with figures; about 20 minutes, CHARLM_QUICK=1: 2)
+	@mkdir -p build/notebooks
+	@for nb in notebooks/[0-9][0-9]_*.py; do \
+		name=$$(basename $$nb .py); echo "== $$name"; \
+		$(BIN)/jupytext --quiet --to ipynb --set-kernel python3 --execute \
+			--output build/notebooks/$$name.ipynb $$nb || exit 1; \
+		$(BIN)/jupyter nbconvert --log-level WARN --to html build/notebooks/$$name.ipynb || exit 1; \
+	done
+	@echo "executed: build/notebooks/*.ipynb (open in Jupyter) and *.html (open in a browser)"
+
 lint: install ## ruff check and format check
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests bench notebooks
+	$(BIN)/ruff format --check src tests bench notebooks
 
 format: install ## Apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests $(wildcard bench)
-	$(BIN)/ruff format src tests $(wildcard bench)
+	$(BIN)/ruff check --fix src tests bench notebooks
+	$(BIN)/ruff format src tests bench notebooks
 
 test: install data lint ## Lint, then the test suite (a few minutes on 2 cores)
 	$(BIN)/pytest -q $(ARGS)

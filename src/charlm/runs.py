@@ -31,13 +31,15 @@ class Run:
 
     `model` is the network with the weights metrics.json scores (`.vocab` attached for a
     language model), in eval mode: `run.model.sample(5)`, `charlm.figures.embedding_figure(
-    run.model)`; `None` for a learning-rate search.
+    run.model)`. `data` is the run's DataModule (its vocabulary, splits and tables).
     """
 
     run_dir: Path
     metrics: dict[str, Any]
     model: Any = None
     config: DictConfig | None = field(default=None, repr=False)
+    # The run's DataModule, set up (its vocabulary, splits and tables); None for a loaded run.
+    data: Any = field(default=None, repr=False)
 
     def curves(self, tags: Sequence[str] = CURVE_TAGS) -> dict[str, list[tuple[int, float]]]:
         """`loss_curves(self.run_dir)`: train and val loss against updates."""
@@ -131,7 +133,7 @@ def fit(
         if vocab is not None and hasattr(model, "vocab"):
             model.vocab = vocab
         model.eval()
-    return Run(run_dir, trained.metrics, model, cfg)
+    return Run(run_dir, trained.metrics, model, cfg, trained.datamodule)
 
 
 def compose_train(

@@ -12,16 +12,25 @@ from charlm.lit.loggers import tensorboard_writer
 class DecisionBoundary(L.Callback):
     """Heatmap of P(class 1) over the input plane of a 2-input classifier, with the table's points.
 
-    Drawn after every validation, as the course draws the regions a network has learned.
+    Drawn every `every_n_validations` validations and after the last, as the course draws the
+    regions a network has learned (drawing one takes longer than 100 updates of these nets).
     """
 
-    def __init__(self, resolution: int = 100, margin: float = 0.5) -> None:
+    def __init__(
+        self, resolution: int = 100, margin: float = 0.5, every_n_validations: int = 5
+    ) -> None:
         self.resolution, self.margin = resolution, margin
+        self.every_n_validations = every_n_validations
+        self._validations = 0
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writer = tensorboard_writer(trainer)
         datamodule = trainer.datamodule
         if writer is None or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        self._validations += 1
+        last = trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps
+        if self._validations % self.every_n_validations and not last:
             return
         x, y = datamodule.splits["train"]
         if x.shape[1] != 2:
