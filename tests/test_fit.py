@@ -8,14 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
+from conftest import TINY_WORDS
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from nbclient import NotebookClient
 
 import charlm
 from charlm.errors import ConfigError
-from conftest import TINY_WORDS
 
 QUICK = (
     "trainer.max_steps=60",
@@ -51,10 +53,21 @@ def test_fit_gives_charlm_train_s_metrics_and_run_directory(tmp_path, words):
     )  # fmt: skip
     run = charlm.fit(None, [*overrides, f"hydra.run.dir={fit_dir}"], root=tmp_path)
     cli = json.loads((cli_dir / "metrics.json").read_text())
+    # The same call from a notebook, in a kernel of its own.
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "import charlm\n"
+        f"run = charlm.fit(None, {[*overrides, f'hydra.run.dir={tmp_path}/nb']!r}, "
+        f"root={str(tmp_path)!r})\n"
+        "print(run.run_dir)"
+    )]  # fmt: skip
+    NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    kernel = json.loads((tmp_path / "nb" / "metrics.json").read_text())
     assert run.run_dir == fit_dir
     assert run.metrics == json.loads((fit_dir / "metrics.json").read_text())
     for split in ("train", "val", "test"):
         assert run.metrics[split] == pytest.approx(cli[split], rel=1e-6), split
+        assert kernel[split] == pytest.approx(cli[split], rel=1e-6), split
     assert run.metrics["steps"] == cli["steps"] == 60
     assert _layout(fit_dir) == _layout(cli_dir)
     assert (fit_dir / ".hydra" / "overrides.yaml").read_text().count("data.path") == 1
