@@ -33,7 +33,7 @@ notebooks: install data ## Execute the course's lessons (notebooks/*.py) into bu
 	@mkdir -p build/notebooks
 	@for nb in notebooks/[0-9][0-9]_*.py; do \
 		name=$$(basename $$nb .py); echo "== $$name"; \
-		$(BIN)/jupytext --quiet --to ipynb --set-kernel python3 --execute \
+		CHARLM_ROOT=$(CURDIR) $(BIN)/jupytext --quiet --to ipynb --set-kernel python3 --execute \
 			--output build/notebooks/$$name.ipynb $$nb || exit 1; \
 		$(BIN)/jupyter nbconvert --log-level WARN --to html build/notebooks/$$name.ipynb || exit 1; \
 	done
