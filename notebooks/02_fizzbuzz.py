@@ -13,6 +13,8 @@ import logging
 import os
 from pathlib import Path
 
+import lightning.pytorch  # noqa: F401  (importé d'abord : le niveau de log ci-dessous tient)
+
 import charlm
 from charlm.data.tables import FIZZBUZZ_CLASSES, fizzbuzz_text
 from charlm.figures import confusion_figure

@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 
+import lightning.pytorch  # noqa: F401  (importé d'abord : le niveau de log ci-dessous tient)
 import torch
 
 import charlm
@@ -19,7 +20,12 @@ from charlm.figures import embedding_figure, next_char_figure
 
 ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
-QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false"]
+# Ni barre de progression, ni résumé du modèle, ni bannière de Lightning : le tableau final suffit.
+QUIET = [
+    "callbacks.progress_bar=null",
+    "+trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 # %% [markdown]

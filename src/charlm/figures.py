@@ -60,12 +60,14 @@ def bigram_figure(
     matrix = matrix.detach().float().cpu()
     size = len(itos)
     if matrix.shape != (size, size):
-        raise ValueError(f"bigram_figure: a {size} x {size} matrix expected, got {tuple(matrix.shape)}")
-    fig = _figure(figsize=(max(6.0, 0.4 * size), max(6.0, 0.4 * size)), layout="constrained")
+        raise ValueError(
+            f"bigram_figure: a {size} x {size} matrix expected, got {tuple(matrix.shape)}"
+        )
+    fig = _figure(figsize=(max(6.0, 0.42 * size), max(6.0, 0.42 * size)), layout="constrained")
     ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     peak = float(matrix.max()) or 1.0
-    small = 7 if size <= 30 else 4.5
+    small = 8 if size <= 30 else 6
     for i in range(size):
         for j in range(size):
             value = float(matrix[i, j])
@@ -177,9 +179,9 @@ def _named_curves(runs: Any) -> dict[str, Curves]:
         return {"": runs.curves()}
     if isinstance(runs, Mapping):
         values = list(runs.values())
-        if values and all(isinstance(v, Sequence) and not isinstance(v, str) for v in values):
-            if all(not v or isinstance(v[0], tuple | list) for v in values):
-                return {"": runs}  # one run's curves
+        points = all(isinstance(v, Sequence) and not isinstance(v, str) for v in values)
+        if values and points and all(not v or isinstance(v[0], tuple | list) for v in values):
+            return {"": runs}  # one run's curves
         return {str(k): curves_of(v) for k, v in runs.items()}
     return {name_of(run, f"run {i}"): curves_of(run) for i, run in enumerate(runs)}
 

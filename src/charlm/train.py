@@ -9,7 +9,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,6 +33,7 @@ from charlm.errors import ConfigError, config_section, report_errors
 from charlm.lit.base import NonFiniteLossError
 from charlm.lit.run_control import model_checkpoint
 from charlm.lit.schedule import UpdateSchedule
+from charlm.lit.threads import ThreadShare
 from charlm.metrics import format_table, per_character
 from charlm.models.base import CharLM
 from charlm.models.registry import net_class
@@ -182,11 +183,14 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
 
 def train_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> Trained:
     """`train`, keeping the trained task and its DataModule (for `charlm.fit`)."""
-    with quiet_lightning():
-        return _train(cfg, extra_callbacks)
+    share = ThreadShare() if cfg.get("num_threads") == "auto" else None
+    with quiet_lightning(), share or nullcontext():
+        return _train(cfg, extra_callbacks, share)
 
 
-def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> Trained:
+def _train(
+    cfg: DictConfig, extra_callbacks: list[L.Callback] | None, share: ThreadShare | None
+) -> Trained:
     validate_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     check_output_dir(output_dir)
@@ -194,7 +198,7 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> Trained
     resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
-    if cfg.get("num_threads"):
+    if isinstance(cfg.get("num_threads"), int):
         torch.set_num_threads(cfg.num_threads)
 
     set_data_contract(cfg)
@@ -234,6 +238,7 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> Trained
         # A run of tokens keeps its tokenizer beside its checkpoints (which hold it too).
         save(output_dir / "tokenizer.json")
     callbacks = instantiate_group(cfg.get("callbacks")) + list(extra_callbacks or [])
+    callbacks += [share] if share else []
     loggers = instantiate_group(cfg.get("logger"))
     has_val = datamodule.has_split("val")
     # Intervals in updates are charlm's (the schedule); Lightning's count Lightning batches.
@@ -259,7 +264,9 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> Trained
     if cfg.get("lr_find") and cfg.lr_find.get("enabled"):
         from charlm.lit.lr_find import find_lr
 
-        return Trained(find_lr(cfg.lr_find, trainer, task, datamodule, output_dir), task, datamodule)
+        return Trained(
+            find_lr(cfg.lr_find, trainer, task, datamodule, output_dir), task, datamodule
+        )
 
     started = time.perf_counter()
     try:
@@ -306,6 +313,8 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> Trained
         weights_step=scored_step,
         parameters=sum(p.numel() for p in task.net.parameters()),
         train_time_s=round(train_time, 2),
+        # torch's threads during training (num_threads=auto: each count it took, in order).
+        threads=share.used if share else [torch.get_num_threads()],
         best_checkpoint=best or None,
         last_checkpoint=last or None,
         output_dir=str(output_dir),

@@ -104,11 +104,13 @@ def validate_config(cfg: DictConfig) -> None:
             key="time_budget_s",
         )
     threads = cfg.get("num_threads")
-    if threads is not None and (
+    if threads not in (None, "auto") and (
         isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
     ):
         raise ConfigError(
-            f"num_threads={threads!r}: must be an integer >= 1, or null", key="num_threads"
+            f"num_threads={threads!r}: must be auto (this run's share of the cores), an integer "
+            ">= 1, or null (torch's default: every core)",
+            key="num_threads",
         )
     if "report_ensemble" in cfg and not isinstance(cfg.report_ensemble, bool):
         raise ConfigError(

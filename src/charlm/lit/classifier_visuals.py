@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import lightning as L
-import torch
 
 from charlm.figures import confusion_figure, decision_boundary_figure
 from charlm.lit.loggers import tensorboard_writer

@@ -1,0 +1,81 @@
+"""Runs sharing a machine: updates per second of one run alone, two at once, and a
+`hydra/launcher=joblib` sweep of two, with `num_threads=auto` (the default) and with torch's
+default threads (`num_threads=null`). Run it on an idle machine: `make bench-threads`.
+
+Each run is `charlm-train experiment=bengio2003 trainer.max_steps=N`; its speed is
+steps / train_time_s from its metrics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def command(run_dir: Path, steps: int, threads: str, *extra: str) -> list[str]:
+    return [
+        str(BIN / "charlm-train"), "experiment=bengio2003", f"trainer.max_steps={steps}",
+        "callbacks.progress_bar=null", "logger=none", f"num_threads={threads}",
+        "final_eval=[val]", *extra,
+    ]  # fmt: skip
+
+
+def speed(metrics_file: Path) -> tuple[float, list[int]]:
+    metrics = json.loads(metrics_file.read_text())
+    return metrics["steps"] / metrics["train_time_s"], metrics["threads"]
+
+
+def together(root: Path, steps: int, threads: str, n: int, label: str) -> list[tuple[float, list]]:
+    dirs = [root / f"{label}-{i}" for i in range(n)]
+    procs = [
+        subprocess.Popen(
+            command(d, steps, threads, f"hydra.run.dir={d}"), stdout=subprocess.DEVNULL
+        )
+        for d in dirs
+    ]
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"a run failed: {proc.args}")
+    return [speed(d / "metrics.json") for d in dirs]
+
+
+def sweep(root: Path, steps: int, threads: str) -> list[tuple[float, list]]:
+    out = root / f"sweep-{threads}"
+    subprocess.run(
+        command(out, steps, threads, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                "seed=0,1", f"hydra.sweep.dir={out}"),
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return [speed(out / str(job) / "metrics.json") for job in (0, 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20000)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for threads in ("auto", "null"):
+            (alone,) = together(root, args.steps, threads, 1, f"alone-{threads}")
+            rows.append((f"alone, num_threads={threads}", [alone], alone[0]))
+            pair = together(root, args.steps, threads, 2, f"two-{threads}")
+            rows.append((f"two at once, num_threads={threads}", pair, alone[0]))
+            rows.append((f"joblib sweep of two, num_threads={threads}",
+                         sweep(root, args.steps, threads), alone[0]))  # fmt: skip
+    print(f"bengio2003, {args.steps} updates a run; updates/s of each run (its threads), "
+          "and against the same run alone")  # fmt: skip
+    for label, runs, reference in rows:
+        speeds = ", ".join(f"{s:,.0f} ({'/'.join(map(str, t))})" for s, t in runs)
+        ratios = ", ".join(f"{s / reference:.2f}" for s, _ in runs)
+        print(f"{label:<38} {speeds:<28} vs alone: {ratios}")
+
+
+if __name__ == "__main__":
+    main()
