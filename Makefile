@@ -8,7 +8,7 @@ TEXT := data/tinyshakespeare.txt
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train test notebooks lint format tensorboard bench bench-threads bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
+.PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-threads bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ data: install ## data/civil_mots.txt and data/tinyshakespeare.txt: kept if there
 
 train: install data ## Train the notebook's MLP (experiment=bengio2003); or ARGS='experiment=bigram ...'
 	$(BIN)/charlm-train $(or $(ARGS),experiment=bengio2003)
+
+test-fast: install ## The edit-test loop: lint, then every test not marked slow (under a minute on 2 cores)
+	$(BIN)/ruff check src tests bench notebooks
+	$(BIN)/pytest -q -m "not slow" $(ARGS)
 
 notebooks: install data ## Execute the course's lessons (notebooks/*.py) into build/notebooks/ (.ipynb and .html, with figures; about 20 minutes, CHARLM_QUICK=1: 2)
 	@mkdir -p build/notebooks

@@ -14,6 +14,7 @@ def _last(run) -> str:
     return str(run["dir"] / "checkpoints" / "last.ckpt")
 
 
+@pytest.mark.slow
 def test_load_model_returns_the_trained_network(trained_run):
     model = load_model(_last(trained_run))
     assert isinstance(model, BengioMLP)

@@ -55,6 +55,7 @@ def transformer_run(tmp_path_factory) -> Path:
 # --- 1. a run knows the data it was split from ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_changed_word_list_is_refused_or_resplit_only_when_asked(trained_run, tmp_path, capsys):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     model = load_model(ckpt)
@@ -136,6 +137,7 @@ def _corrupt_checkpoints(good: Path, root: Path) -> dict[str, tuple[Path, str]]:
     return cases
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoints_of_every_kind_are_one_line(trained_run, tmp_path):
     good = trained_run["dir"] / "checkpoints" / "last.ckpt"
     for name, (path, message) in _corrupt_checkpoints(good, tmp_path).items():
@@ -190,6 +192,7 @@ def test_resuming_a_checkpoint_that_does_not_fit_is_one_line(
     assert hashlib.sha256(ckpt.read_bytes()).hexdigest() == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("program", "args"),
     [
@@ -236,6 +239,7 @@ def test_sampling_options_of_the_wrong_type_are_named(values, message):
     assert str(err.value).startswith(message)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("program", "option"),
     [
@@ -259,6 +263,7 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow
 def test_a_refused_run_leaves_the_old_run_as_it_was(trained_run, tmp_path):
     run = trained_run["dir"]
     work = tmp_path / "elsewhere"
@@ -274,6 +279,7 @@ def test_a_refused_run_leaves_the_old_run_as_it_was(trained_run, tmp_path):
     assert list(work.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_failed_run_says_why_in_its_own_log(tmp_path, tiny_corpus):
     run = tmp_path / "run"
     out = _cli(
@@ -312,6 +318,7 @@ def test_lines_holding_spaces_or_tabs_are_counted_once(tmp_path, caplog):
     assert len(warnings) == 1 and "2 lines hold spaces or tabs" in warnings[0].getMessage()
 
 
+@pytest.mark.slow
 def test_prefixes_the_model_cannot_extend_are_refused(trained_run, transformer_run):
     mlp, gpt = (
         load_model(trained_run["dir"] / "checkpoints" / "last.ckpt"),
@@ -328,6 +335,7 @@ def test_prefixes_the_model_cannot_extend_are_refused(trained_run, transformer_r
     assert "at most 11 characters" in _one_error_line(out, "charlm-sample")
 
 
+@pytest.mark.slow
 def test_a_word_longer_than_the_model_reads_gets_a_row_note(transformer_run, trained_run, tmp_path):
     from charlm.evaluate import evaluate_checkpoint
     from charlm.score import score_words
@@ -351,6 +359,7 @@ def test_a_word_longer_than_the_model_reads_gets_a_row_note(transformer_run, tra
     assert score_words(mlp, [long_word])[0]["nll"] is not None
 
 
+@pytest.mark.slow
 def test_the_printed_config_is_the_one_the_run_uses(make_cfg):
     assert make_cfg("experiment=gru").data.contract == "sequences"
     assert make_cfg("experiment=transformer").data.contract == "sequences"
@@ -362,6 +371,7 @@ def test_the_printed_config_is_the_one_the_run_uses(make_cfg):
 # --- 5. what a newcomer trips on -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_speaks_in_updates_and_ends_with_a_short_table(tmp_path, tiny_corpus):
     run = tmp_path / "run"
     out = _cli("charlm-train", f"data.path={tiny_corpus}", f"hydra.run.dir={run}",
@@ -437,6 +447,7 @@ def test_make_help_prints_no_make_variable():
     assert out.returncode == 0 and "$(" not in out.stdout and "make data" in out.stdout
 
 
+@pytest.mark.slow
 def test_many_samples_stream_out_in_chunks(trained_run, monkeypatch):
     from charlm import sample as sample_cli
 

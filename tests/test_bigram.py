@@ -20,6 +20,7 @@ def _count_model(words: list[str]) -> tuple[torch.Tensor, float]:
     return probs, nll
 
 
+@pytest.mark.slow
 def test_trained_softmax_w_rows_are_the_normalised_counts(make_cfg, tiny_corpus, tiny_words):
     cfg = make_cfg(*CONVERGED_BIGRAM, f"data.path={tiny_corpus}")
     metrics = train(cfg)
@@ -31,6 +32,7 @@ def test_trained_softmax_w_rows_are_the_normalised_counts(make_cfg, tiny_corpus,
     assert metrics["train"]["loss"] == pytest.approx(nll, abs=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_converged_recipe_reaches_the_count_optimum_on_civil_mots(make_cfg, corpus):
     _, optimum = _count_model(load_words(corpus))

@@ -72,12 +72,14 @@ def _run(make_cfg, *overrides):
     return train(cfg), cfg
 
 
+@pytest.mark.slow
 def test_linear_model_cannot_learn_the_xor_like_table(make_cfg):
     metrics, _ = _run(make_cfg, "experiment=token_linear")
     assert metrics["test"]["acc"] <= 0.75
     assert metrics["test"]["loss"] == pytest.approx(0.693, abs=0.05)
 
 
+@pytest.mark.slow
 def test_six_relus_learn_the_xor_like_table_in_200_steps(make_cfg):
     metrics, cfg = _run(make_cfg, "experiment=token_xor", "seed=1")
     assert metrics["steps"] == 200
@@ -87,6 +89,7 @@ def test_six_relus_learn_the_xor_like_table_in_200_steps(make_cfg):
     assert {"train/acc", "val/acc", "test/acc"} <= set(events.Tags()["scalars"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("gate", "learnable"), [("and", True), ("or", True), ("xor", False)])
 def test_a_linear_unit_learns_separable_gates_only(make_cfg, gate, learnable):
     metrics, _ = _run(make_cfg, "experiment=logic_gates", f"data.gate={gate}")
@@ -95,6 +98,7 @@ def test_a_linear_unit_learns_separable_gates_only(make_cfg, gate, learnable):
         assert metrics["test"]["acc"] <= 0.75
 
 
+@pytest.mark.slow
 def test_sigmoid_network_learns_xor(make_cfg):
     metrics, cfg = _run(make_cfg, "experiment=xor_sigmoid")
     assert metrics["test"]["acc"] == 1.0
@@ -105,6 +109,7 @@ def test_sigmoid_network_learns_xor(make_cfg):
     assert ((p1 > 0.5).long() == torch.tensor([0, 1, 1, 0])).all()
 
 
+@pytest.mark.slow
 def test_fizzbuzz_short_run_logs_its_report(make_cfg):
     metrics, cfg = _run(make_cfg, "experiment=fizzbuzz", "trainer.max_steps=600")
     assert metrics["test"]["acc"] > 0.53  # better than always answering the number

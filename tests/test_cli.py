@@ -26,6 +26,7 @@ def test_novelty_on_a_known_split():
     )
 
 
+@pytest.mark.slow
 def test_charlm_sample_prints_n_words_the_same_for_a_seed(trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     args = (f"ckpt={ckpt}", "n=7", "seed=3", "novelty=false")
@@ -36,6 +37,7 @@ def test_charlm_sample_prints_n_words_the_same_for_a_seed(trained_run):
     assert first.stdout == second.stdout
 
 
+@pytest.mark.slow
 def test_charlm_sample_tags_novelty_and_completes_prefixes(trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     out = _run("charlm.sample", f"ckpt={ckpt}", "n=10", "prefix=ma", "temperature=0.8")
@@ -51,6 +53,7 @@ def test_charlm_sample_tags_novelty_and_completes_prefixes(trained_run):
     assert lines[-1].startswith("novelty of 10 samples:")
 
 
+@pytest.mark.slow
 def test_charlm_sample_unknown_prefix_is_one_clear_line(trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     out = _run("charlm.sample", f"ckpt={ckpt}", 'prefix="qué"')  # accents need quotes
@@ -59,6 +62,7 @@ def test_charlm_sample_unknown_prefix_is_one_clear_line(trained_run):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_charlm_eval_table_and_json(trained_run, tmp_path):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     extra = tmp_path / "more.txt"
@@ -96,6 +100,7 @@ def test_lr_finder_writes_its_curve(make_cfg, tiny_corpus):
     assert "lr_find" in events.Tags()["images"]
 
 
+@pytest.mark.slow
 def test_output_cut_short_by_its_reader_ends_quietly(trained_run):
     """`charlm-sample ... | head -1`: the sampler stops without a traceback when head leaves."""
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"

@@ -1,5 +1,7 @@
 """Every config file composes, and every object it names instantiates."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -42,6 +44,7 @@ def _instantiate_run(cfg, corpus: Path):
     return datamodule, task, trainer
 
 
+@pytest.mark.slow
 def test_lm_best_sweeps_the_gru_and_transformer_recipes(make_cfg, tiny_corpus):
     lm_best = make_cfg("experiment=lm_best")
     assert lm_best.report_ensemble
@@ -53,11 +56,17 @@ def test_lm_best_sweeps_the_gru_and_transformer_recipes(make_cfg, tiny_corpus):
         assert type(task.net).__name__ == target
 
 
-def test_the_config_tree_is_found():
-    assert (CONF / "train.yaml").is_file()
-    assert EXPERIMENTS, "no experiment configs found"
+def test_the_config_tree_is_found_from_any_directory(tmp_path):
+    # The installed package finds its configs wherever it is started (not only in a checkout).
+    found = subprocess.run(
+        [sys.executable, "-c", "from charlm.config import config_dir; print(config_dir())"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert (Path(found) / "train.yaml").is_file()
+    assert "bengio2003" in EXPERIMENTS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_instantiates(make_cfg, experiment, tiny_corpus):
     cfg = make_cfg(f"experiment={experiment}")
@@ -80,6 +89,7 @@ PARTNERS = {
 NEEDS_GPU = {("trainer", "gpu"), ("trainer", "ddp")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS)
 def test_every_group_option_composes_and_instantiates(make_cfg, group, option, tiny_corpus):
     cfg = make_cfg(f"{group}={option}", *PARTNERS.get((group, option), []))
@@ -90,6 +100,7 @@ def test_every_group_option_composes_and_instantiates(make_cfg, group, option, t
     _instantiate_run(cfg, tiny_corpus)
 
 
+@pytest.mark.slow
 def test_seed_zero_is_honoured(make_cfg, tiny_corpus):
     cfg = make_cfg("seed=0")
     assert cfg.seed == 0

@@ -38,6 +38,7 @@ def test_counts_model_works_as_a_language_model(tiny_words):
     assert metrics["loss"] == pytest.approx(total / len(y), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_converged_neural_bigram_samples_the_same_words_as_the_counts(
     make_cfg, tiny_corpus, tiny_words
 ):

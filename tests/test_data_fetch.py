@@ -32,6 +32,7 @@ def _fetch(dest: Path, shared: Path, url: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_without_a_copy_or_network_make_data_fails_in_one_line_and_leaves_nothing(tmp_path):
     dest = tmp_path / "data" / "civil_mots.txt"
     out = subprocess.run(

@@ -174,6 +174,7 @@ def test_the_update_ratio_is_the_optimisers_real_change():
     )
 
 
+@pytest.mark.slow
 def test_a_non_finite_tensor_is_skipped_with_a_note(tmp_path, caplog):
     bad = torch.tensor([1.0, float("nan"), 2.0])
     assert histogram(bad) is None
@@ -237,6 +238,7 @@ FAMILIES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_diagnostics_on_each_family(family, make_cfg, tiny_corpus, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -301,6 +303,7 @@ def test_diagnostics_off_adds_no_callback_and_watches_nothing(make_cfg, tiny_cor
     assert any(isinstance(c, Diagnostics) for c in instantiate_group(on.callbacks))
 
 
+@pytest.mark.slow
 def test_course_ffn_with_randn_shows_the_large_first_loss(make_cfg, tiny_corpus, tmp_path):
     from charlm.train import train
 
@@ -318,6 +321,7 @@ def test_course_ffn_with_randn_shows_the_large_first_loss(make_cfg, tiny_corpus,
         assert cfg.model.net.init == init and cfg.model.net.norm == "batch"
 
 
+@pytest.mark.slow
 def test_the_lesson_steps_compose_as_the_lesson_builds_them(make_cfg):
     from omegaconf import OmegaConf
 
@@ -340,6 +344,7 @@ def test_the_lesson_steps_compose_as_the_lesson_builds_them(make_cfg):
     assert ffn.model.optimizer.lr == 0.2 and ffn.trainer.max_steps == 200000
 
 
+@pytest.mark.slow
 def test_charlm_inspect_writes_the_figure_of_a_checkpoint(trained_run, tmp_path):
     from charlm.inspector import inspect_checkpoint
 

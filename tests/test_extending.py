@@ -61,6 +61,7 @@ def test_the_guide_names_every_file_it_adds():
     }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_new_model_family_trains_loads_and_samples(
     tmp_path, tiny_corpus, with_doc_configs, monkeypatch
 ):
@@ -93,6 +94,7 @@ def test_a_word_list_config_composes_alone_and_after_an_experiment(tmp_path, wit
         assert cfg.data._target_ == "charlm.data.CharWindowDataModule"
 
 
+@pytest.mark.slow
 def test_a_datamodule_reading_a_csv_column_trains_and_names_what_is_missing(
     tmp_path, with_doc_configs, monkeypatch
 ):
@@ -125,6 +127,7 @@ def test_a_datamodule_reading_a_csv_column_trains_and_names_what_is_missing(
         train(cfg)
 
 
+@pytest.mark.slow
 def test_a_new_metric_reaches_metrics_json_eval_and_report(tmp_path, tiny_corpus, monkeypatch):
     from charlm.evaluate import evaluate_checkpoint, format_table
     from charlm.report import columns_of

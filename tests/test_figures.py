@@ -125,6 +125,7 @@ def test_next_char_figure_sorts_the_model_distribution(vocab, tiny_words):
     assert ax.get_title() == "P(next character | 'emm')"
 
 
+@pytest.mark.slow
 def test_figure_functions_leave_the_backend_and_pyplot_alone():
     code = (
         "import sys, matplotlib, torch\n"

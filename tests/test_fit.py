@@ -43,6 +43,7 @@ def _layout(run_dir: Path) -> list[str]:
     )
 
 
+@pytest.mark.slow
 def test_fit_gives_charlm_train_s_metrics_and_run_directory(tmp_path, words):
     overrides = [f"data.path={words}", *QUICK]
     cli_dir, fit_dir = tmp_path / "cli", tmp_path / "fit"
@@ -75,6 +76,7 @@ def test_fit_gives_charlm_train_s_metrics_and_run_directory(tmp_path, words):
         assert "data.steps_per_batch=100 lowered to 10" in log.read_text()
 
 
+@pytest.mark.slow
 def test_fit_twice_in_one_process_keeps_the_caller_s_hydra_and_returns_a_model(tmp_path, words):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "app.yaml").write_text("x: 1\n")

@@ -149,6 +149,7 @@ def test_bad_tokenizer_options_get_one_line_errors(tmp_path: Path):
 # --- lines as sequences --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("units", ["chars", "tokens"])
 def test_lines_become_sequences_ending_with_the_end_token(lines_file: Path, units: str):
     kw = {"units": units, "tokenizer": {"vocab_size": 70, "normalizer": []}}
@@ -271,6 +272,7 @@ def test_a_dry_run_prints_what_each_rule_removes(tmp_path: Path, capsys):
     assert (tmp_path / "clean.txt").read_text(encoding="utf-8").startswith("\nArticle \nL'am")
 
 
+@pytest.mark.slow
 def test_bad_cleaning_rules_get_one_line_errors(tmp_path: Path):
     with pytest.raises(Exception, match="is not a regular expression"):
         clean_rules([{"pattern": "(unclosed"}])
@@ -347,6 +349,7 @@ def test_a_checkpoint_carries_its_tokenizer(token_run: dict, tmp_path: Path):
     assert not changed and datamodule.vocab is model.vocab
 
 
+@pytest.mark.slow
 def test_scoring_a_text_in_bits_per_character(token_run: dict, tmp_path: Path):
     model = load_model(token_run["run"] / "checkpoints" / "last.ckpt")
     rows, totals = score_lines(model, "The cat sat.\n\n  A rat ran far!  \n")

@@ -77,6 +77,7 @@ def _missing(path: Path) -> str | None:
     return needed if needed and not (ROOT / "data" / needed).is_file() else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_lesson_runs_and_shows_its_figures(path, executed):
     if _missing(path):

@@ -26,6 +26,7 @@ def _run_python(code: str) -> list[str]:
     return out.stdout.splitlines()
 
 
+@pytest.mark.slow
 def test_import_charlm_loads_neither_lightning_nor_hydra():
     lines = _run_python(
         "import sys, charlm\n"
@@ -35,6 +36,7 @@ def test_import_charlm_loads_neither_lightning_nor_hydra():
     assert lines == ["[]"]
 
 
+@pytest.mark.slow
 def test_load_model_sample_and_log_prob_run_without_lightning_or_hydra(trained_run):
     ckpt = Path(trained_run["metrics"]["last_checkpoint"])
     lines = _run_python(
@@ -58,6 +60,7 @@ def test_every_public_name_resolves_and_unknown_names_raise():
         charlm.nope  # noqa: B018
 
 
+@pytest.mark.slow
 def test_importing_every_module_leaves_warning_filters_and_matplotlib_backend_alone():
     lines = _run_python(
         # The libraries first: they set filters of their own, which are not charlm's doing.
@@ -155,6 +158,7 @@ def test_tables_follow_the_metrics_they_are_given(tmp_path):
     assert {"val_novel", "test_novel", "val_acc"} <= set(rows[0])
 
 
+@pytest.mark.slow
 def test_charlm_report_parses_its_arguments_with_argparse(tmp_path):
     run = [sys.executable, "-m", "charlm.report"]
     shown = subprocess.run([*run, "--help"], capture_output=True, text=True)

@@ -13,10 +13,10 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from conftest import TINY_WORDS, compose_train
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from charlm import CheckpointError, CorpusError, Vocabulary, VocabularyError, load_model, load_words
-from charlm.data import split_words
 from charlm.errors import CharlmError
 from charlm.lit import GracefulStop, NonFiniteLossError
 from charlm.train import train
@@ -67,11 +67,6 @@ def test_word_with_the_boundary_token_is_refused_or_a_boundary_is_chosen(tmp_pat
     assert vocab.itos[0] == "#" and "." in vocab.stoi
 
 
-def test_too_few_words_for_the_split_says_how_many_are_needed():
-    with pytest.raises(CorpusError, match=r"3 words are too few .* at least 6 words"):
-        split_words(["a", "b", "c"])
-
-
 def test_training_on_a_missing_corpus_fails_before_anything_is_written(make_cfg, tmp_path):
     cfg = make_cfg(f"data.path={tmp_path}/nowhere.txt")
     with pytest.raises(CorpusError, match="nowhere.txt"):
@@ -112,12 +107,14 @@ def _cli(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cli_reports_a_bad_value_in_one_line(tmp_path, tiny_corpus):
     out = _cli(f"data.path={tiny_corpus}", "data.context_size=0", cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip() == "charlm-train: error: data.context_size=0: must be an integer >= 1"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group", ["model", "experiment"])
 def test_cli_unknown_model_or_experiment_lists_the_choices(tmp_path, group):
     out = _cli(f"{group}=nope", cwd=tmp_path)
@@ -130,6 +127,7 @@ def test_cli_unknown_model_or_experiment_lists_the_choices(tmp_path, group):
 # --- training ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_at_once_and_keeps_the_good_checkpoints(make_cfg, tiny_corpus):
     # The learning rate doubles every step: fine for a while, then the loss overflows.
     cfg = make_cfg(
@@ -170,8 +168,19 @@ RUN = ("trainer.max_steps=1200", "trainer.val_check_interval=100", "data.steps_p
        "callbacks.progress_bar=null", "logger=none", "data.split=[0.6,0.2,0.2]")  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The uninterrupted run of RUN (seed 5) on the tiny list, trained once for every resume
+    test of this file to compare with."""
+    root = tmp_path_factory.mktemp("straight")
+    corpus = root / "words.txt"
+    corpus.write_text("\n".join(TINY_WORDS) + "\n", encoding="utf-8")
+    return train(compose_train(root, f"data.path={corpus}", "seed=5", *RUN))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_corpus, signum):
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_corpus, signum, straight):
     common = (f"data.path={tiny_corpus}", f"paths.root_dir={tmp_path}", "seed=5", *RUN)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -191,16 +200,13 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_corpus, signu
 
     resumed = _cli(*common, f"ckpt_path={last}", "hydra.run.dir=resumed", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    straight = _cli(*common, "hydra.run.dir=straight", cwd=tmp_path)
-    assert straight.returncode == 0, straight.stderr
 
     a = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
-    b = json.loads((tmp_path / "straight" / "metrics.json").read_text())
-    assert a["steps"] == b["steps"] == 1200
+    assert a["steps"] == straight["steps"] == 1200
     for split in ("train", "val", "test"):
-        assert a[split]["loss"] == pytest.approx(b[split]["loss"], rel=1e-6)
+        assert a[split]["loss"] == pytest.approx(straight[split]["loss"], rel=1e-6)
     wa = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", weights_only=True)["state_dict"]
-    wb = torch.load(tmp_path / "straight/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    wb = torch.load(straight["last_checkpoint"], weights_only=True)["state_dict"]
     for key in wb:
         torch.testing.assert_close(wa[key], wb[key])
 
@@ -217,13 +223,13 @@ class _StopAt(L.Callback):
             trainer.should_stop = True
 
 
+@pytest.mark.slow
 def test_resumed_run_keeps_the_best_checkpoint_of_the_interrupted_one(
-    make_cfg, tiny_corpus, tmp_path
+    make_cfg, tiny_corpus, tmp_path, straight
 ):
     # On this list the validation loss is lowest at step 200 and rises after it. A run resumed
     # (into a directory of its own) from step 400 must not take its first validation for the best.
     common = (f"data.path={tiny_corpus}", "seed=5", *RUN)
-    straight = train(make_cfg(*common, output_dir=tmp_path / "straight"))
     assert Path(straight["best_checkpoint"]).name == "best-step200.ckpt"
 
     train(make_cfg(*common, output_dir=tmp_path / "a"), extra_callbacks=[_StopAt(400)])
@@ -252,14 +258,14 @@ class _SignalAt(L.Callback):
             stop._handler(signal.SIGINT, None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", [150, 200])
 def test_a_stop_requested_when_a_validation_is_due_waits_for_it(
-    make_cfg, tiny_corpus, tmp_path, step
+    make_cfg, tiny_corpus, tmp_path, step, straight
 ):
     # Validation (and the best checkpoint, step 200 on this list) falls after every 100 steps.
     # Stopping before that validation would resume as if it had run, and lose it.
     common = (f"data.path={tiny_corpus}", "seed=5", *RUN)
-    straight = train(make_cfg(*common, output_dir=tmp_path / "straight"))
     # Lightning turns the KeyboardInterrupt into exit status 1.
     with pytest.raises(SystemExit):
         train(make_cfg(*common, output_dir=tmp_path / "a"), extra_callbacks=[_SignalAt(step)])
@@ -338,16 +344,16 @@ class _DieAt(L.Callback):
             self._maybe_die(trainer)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("step", "hook"), [(750, "train"), (800, "validation"), (1200, "validation")]
 )
 def test_a_killed_run_resumes_from_last_ckpt_to_the_same_result(
-    make_cfg, tiny_corpus, tmp_path, step, hook
+    make_cfg, tiny_corpus, tmp_path, step, hook, straight
 ):
     # Killed between validations, or as a validation ends (before its checkpoints are written:
     # Lightning runs checkpoint callbacks last), the final one included.
     common = (f"data.path={tiny_corpus}", "seed=5", *RUN)
-    straight = train(make_cfg(*common, output_dir=tmp_path / "straight"))
     with pytest.raises(RuntimeError, match="killed"):
         train(make_cfg(*common, output_dir=tmp_path / "a"), extra_callbacks=[_DieAt(step, hook)])
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"

@@ -34,6 +34,7 @@ def _step(path: Path) -> int:
 # --- every run ends with its final weights checkpointed ---------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("max_steps", "val_every", "val_steps"),
     [(250, 1000, [250]), (350, 200, [200, 350]), (400, 200, [200, 400])],
@@ -60,6 +61,7 @@ def test_every_run_ends_with_a_validation_and_last_ckpt_of_its_final_update(
     assert len(words) == 3 and all(isinstance(w, str) for w in words)
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_a_3000_step_bengio2003_run_leaves_last_ckpt_at_3000(make_cfg, corpus):
     cfg = make_cfg("experiment=bengio2003", f"data.path={corpus}", "trainer.max_steps=3000",
@@ -73,6 +75,7 @@ def test_a_3000_step_bengio2003_run_leaves_last_ckpt_at_3000(make_cfg, corpus):
 # --- intervals count updates --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("steps_per_batch", [1, 7, 100])
 def test_validation_and_logging_intervals_count_updates_whatever_the_chunk(
     make_cfg, tiny_corpus, steps_per_batch
@@ -195,6 +198,7 @@ def _distance_travelled(make_cfg, corpus: Path, tmp_path: Path, clip: str, liste
     return snapshot.distance()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("listen", [False, True], ids=["direct", "through-lightning"])
 def test_gradient_clipping_applies_to_every_update(make_cfg, tiny_corpus, tmp_path, listen):
     # SGD with lr 1: an update moves the weights by its gradient, so 50 updates clipped to a

@@ -70,6 +70,7 @@ def test_sorting_and_top_keep_unscored_words_last():
     assert [r["word"] for r in arrange(rows, None, False, 2)] == ["a", "b"]
 
 
+@pytest.mark.slow
 def test_cli_writes_csv_json_and_a_table_from_a_file_or_stdin(mixed, trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     out = _run("charlm.score", f"ckpt={ckpt}", f"words={mixed['path']}", "format=csv")
@@ -97,6 +98,7 @@ def test_cli_writes_csv_json_and_a_table_from_a_file_or_stdin(mixed, trained_run
     assert len(lines) == 4 and lines[-1].startswith("4 of 5 words scored (1 not")
 
 
+@pytest.mark.slow
 def test_cli_bad_option_is_one_line(trained_run, mixed):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     out = _run("charlm.score", f"ckpt={ckpt}", f"words={mixed['path']}", "sort=length")

@@ -66,7 +66,7 @@ def test_changing_a_later_character_never_changes_an_earlier_prediction(model, t
         assert not torch.allclose(after[:, t:], before[:, t:])
 
 
-def test_log_prob_equals_the_evaluators_loss(model, tiny_words):
+def test_a_sequence_models_log_prob_equals_the_evaluators_loss(model, tiny_words):
     for word in tiny_words[:5]:
         total, per_char = model.log_prob(word)
         evaluated = evaluate_words(model, [word])
@@ -138,6 +138,7 @@ def test_a_window_and_a_sequence_model_of_the_same_distribution_score_the_same(t
     torch.testing.assert_close(bigram.word_nll(words), twin.word_nll(words))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["gru", "transformer"])
 def test_each_family_trains_and_round_trips_through_load_model(make_cfg, tiny_corpus, family):
     small = {

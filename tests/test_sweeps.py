@@ -33,6 +33,7 @@ def _multirun(tmp_path: Path, corpus: Path, *args: str, timeout: int = 600) -> t
     return out.stdout, sweeps[0]
 
 
+@pytest.mark.slow
 def test_a_multirun_over_model_families_ranks_them(tmp_path, tiny_corpus):
     # Window and sequence families in one sweep: each job gets the data its model reads.
     stdout, sweep = _multirun(tmp_path, tiny_corpus, "model=bengio_mlp,gru,transformer")
@@ -50,6 +51,7 @@ def test_a_multirun_over_model_families_ranks_them(tmp_path, tiny_corpus):
     assert params["model=transformer"] > params["model=gru"] > params["model=bengio_mlp"]
 
 
+@pytest.mark.slow
 def test_a_multirun_can_report_its_models_as_one_ensemble(tmp_path, tiny_corpus):
     # experiment=lm_best's mechanism: the members' recipes, then their ensemble evaluated.
     stdout, sweep = _multirun(
@@ -67,6 +69,7 @@ def test_a_multirun_can_report_its_models_as_one_ensemble(tmp_path, tiny_corpus)
     assert type(model).__name__ == "EnsembleLM"
 
 
+@pytest.mark.slow
 def test_grid_multirun_runs_every_combination_and_reports_them(tmp_path, tiny_corpus):
     stdout, sweep = _multirun(
         tmp_path, tiny_corpus, "model.net.hidden_size=8,16", "model.net.emb_size=2,4"
@@ -94,6 +97,7 @@ def test_grid_multirun_runs_every_combination_and_reports_them(tmp_path, tiny_co
     assert again.returncode == 0 and again.stdout.splitlines()[1].startswith(rows[0]["job"])
 
 
+@pytest.mark.slow
 def test_failed_jobs_are_listed_as_failed_and_the_sweep_goes_on(tmp_path, tiny_corpus):
     _, sweep = _multirun(tmp_path, tiny_corpus, "model.optimizer.lr=0.05,-1,1e38")
     rows = collect(sweep)
@@ -115,6 +119,7 @@ def _search_with_lr(tmp_path: Path, lr_choices: str) -> str:
     return f"hydra.searchpath=[file://{tmp_path / 'extra_conf'}]"
 
 
+@pytest.mark.slow
 def test_optuna_search_of_three_trials_survives_a_diverging_trial(tmp_path, tiny_corpus):
     _, sweep = _multirun(
         tmp_path, tiny_corpus, _search_with_lr(tmp_path, "choice(0.05, 1e38)"),
@@ -137,6 +142,7 @@ def test_optuna_search_of_three_trials_survives_a_diverging_trial(tmp_path, tiny
     }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_optuna_search_where_every_trial_diverges_still_finishes(tmp_path, tiny_corpus):
     _, sweep = _multirun(
         tmp_path, tiny_corpus, _search_with_lr(tmp_path, "choice(1e38)"),
@@ -147,6 +153,7 @@ def test_optuna_search_where_every_trial_diverges_still_finishes(tmp_path, tiny_
     assert all(r["status"].startswith("failed") for r in collect(sweep))
 
 
+@pytest.mark.slow
 def test_joblib_launcher_runs_jobs_in_parallel_into_separate_directories(tmp_path, tiny_corpus):
     _, sweep = _multirun(
         tmp_path, tiny_corpus, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
@@ -179,6 +186,7 @@ def _run_files(run: Path) -> set[str]:
     }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "model", [(), ("model=gru", "model.net.hidden_size=16", "model.net.emb_size=8")],
     ids=["window", "sequence"],
@@ -212,6 +220,7 @@ def test_ddp_sim_trains_in_two_processes_with_synchronised_metrics(tmp_path, tin
         assert set(json.loads((tmp_path / "single" / "metrics.json").read_text())) == set(metrics)
 
 
+@pytest.mark.slow
 def test_ddp_needs_one_update_per_batch(tmp_path, tiny_corpus):
     out = subprocess.run(
         [sys.executable, "-m", "charlm.train", f"data.path={tiny_corpus}", "trainer=ddp_sim",
@@ -234,6 +243,7 @@ def _get(url: str, data: bytes | None = None):
         return json.loads(response.read())
 
 
+@pytest.mark.slow
 def test_a_real_tensorboard_server_serves_the_runs_scalars_and_hparams(trained_run):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"

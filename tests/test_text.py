@@ -223,6 +223,7 @@ def _train_text(root: Path, text_file: Path, family: str, *extra: str) -> dict:
     return train(cfg)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(SMALL))
 def test_each_family_trains_on_text_and_round_trips_through_load_model(tmp_path, text_file, family):
     metrics = _train_text(tmp_path, text_file, family)
@@ -254,6 +255,7 @@ def text_run(tmp_path_factory) -> tuple[Path, Path]:
     return Path(metrics["last_checkpoint"]), story
 
 
+@pytest.mark.slow
 def test_charlm_sample_writes_reproducible_passages_after_the_prompt(text_run):
     ckpt, _ = text_run
     args = [f"ckpt={ckpt}", "prompt=the cat", "length=80", "n=2", "seed=3"]
@@ -268,6 +270,7 @@ def test_charlm_sample_writes_reproducible_passages_after_the_prompt(text_run):
     assert "'Z'" in line
 
 
+@pytest.mark.slow
 def test_charlm_score_gives_total_bits_and_a_row_per_line(text_run, tmp_path):
     ckpt, story = text_run
     sample = tmp_path / "sample.txt"
@@ -284,6 +287,7 @@ def test_charlm_score_gives_total_bits_and_a_row_per_line(text_run, tmp_path):
     assert summary["bpc"] == pytest.approx(summary["nll_per_char"] / np.log(2))
 
 
+@pytest.mark.slow
 def test_bad_text_input_gets_one_line_errors(text_run, tmp_path):
     ckpt, _ = text_run
     empty = tmp_path / "empty.txt"
@@ -312,6 +316,7 @@ def test_bad_text_input_gets_one_line_errors(text_run, tmp_path):
     assert "running text" in line and "text=" in line
 
 
+@pytest.mark.slow
 def test_a_word_model_refuses_a_text_and_resuming_across_kinds_is_refused(
     tmp_path, text_file, tiny_corpus
 ):
@@ -328,6 +333,7 @@ def test_a_word_model_refuses_a_text_and_resuming_across_kinds_is_refused(
         _train_text(tmp_path, text_file, "bengio_mlp", f"ckpt_path={word_ckpt}")
 
 
+@pytest.mark.slow
 def test_the_text_configs_compose(make_cfg):
     for overrides in (
         ("data=shakespeare",),
@@ -381,6 +387,7 @@ def test_the_time_budget_schedule_spans_the_budget_not_a_count_of_updates(monkey
     assert state["elapsed_s"] == pytest.approx(90.0) and state["_clock"] is None
 
 
+@pytest.mark.slow
 def test_a_run_bounded_by_time_stops_and_ends_with_its_last_weights_saved(tmp_path, text_file):
     metrics = _train_text(
         tmp_path, text_file, "gru", "time_budget_s=1", "model/scheduler=time_budget",

@@ -84,6 +84,7 @@ def test_thread_share_shrinks_when_another_run_starts_and_restores_at_the_end(tm
     assert registry.live() == 0
 
 
+@pytest.mark.slow
 def test_num_threads_accepts_auto_an_integer_or_null(make_cfg):
     for value in ("auto", 1, None):
         validate_config(make_cfg("num_threads=" + ("null" if value is None else str(value))))

@@ -30,11 +30,6 @@ def test_unknown_characters_are_named(tiny_words):
     assert "vocabulary is" in str(err.value)
 
 
-def test_word_with_boundary_token_is_refused():
-    with pytest.raises(VocabularyError, match="boundary token"):
-        Vocabulary.from_words(["abc", "a.b"])
-
-
 @pytest.mark.corpus
 def test_civil_mots_mapping_matches_the_notebooks(corpus):
     vocab = Vocabulary.from_words(load_words(corpus))
