@@ -110,3 +110,27 @@ def test_seed_zero_is_honoured(make_cfg, tiny_corpus):
     assert cfg.model.net.seed == 0
     for p, q in zip(task.net.parameters(), task2.net.parameters(), strict=True):
         assert p.equal(q)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("model=mlp_classifier",), r"MLPClassifier is a classifier .* use data=token"),
+        (
+            ("experiment=token_xor", "model=bengio_mlp"),
+            r"BengioMLP is a language model .* use data=words",
+        ),
+    ],
+)
+def test_a_model_and_data_that_do_not_fit_are_refused_naming_the_data_to_use(
+    make_cfg, tiny_corpus, overrides, message
+):
+    from charlm.errors import ConfigError
+    from charlm.train import train
+
+    words = () if "experiment=token_xor" in overrides else (f"data.path={tiny_corpus}",)
+    cfg = make_cfg(*words, *overrides)
+    with pytest.raises(ConfigError, match=message) as err:
+        train(cfg)
+    assert "\n" not in str(err.value)
+    assert not Path(cfg.paths.output_dir).exists()

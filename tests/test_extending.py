@@ -20,7 +20,7 @@ from charlm.checkpoint import CheckpointError, checkpoint_words
 from charlm.errors import CharlmError
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
-QUICK = ("trainer.max_steps=200", "trainer.val_check_interval=100", "callbacks.progress_bar=null")
+QUICK = ("debug=quick",)
 
 
 def doc_blocks() -> dict[str, str]:

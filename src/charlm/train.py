@@ -53,8 +53,25 @@ def set_data_contract(cfg: DictConfig) -> None:
 
 def check_data(datamodule: Any, cfg: DictConfig) -> None:
     """Refuse a DataModule that lacks what the model's task needs, naming what to add."""
-    is_lm = issubclass(net_class(str(cfg.model.net.get("_target_", ""))), CharLM)
+    net = net_class(str(cfg.model.net.get("_target_", "")))
+    is_lm = issubclass(net, CharLM)
     protocol = LanguageData if is_lm else TaskData
+    serves_text = not missing_members(datamodule, LanguageData)
+    # A table's DataModule is a whole TaskData without a vocabulary; an incomplete one of the
+    # user's own is told below what it lacks.
+    serves_table = not missing_members(datamodule, TaskData) and not hasattr(datamodule, "vocab")
+    if (is_lm and serves_table) or (not is_lm and serves_text):
+        kind, use = (
+            ("a language model", "data=words (or text, lines, shakespeare)")
+            if is_lm
+            else ("a classifier", "data=token, data=gates or data=fizzbuzz")
+        )
+        raise ConfigError(
+            f"model.net._target_={net.__name__} is {kind} and {type(datamodule).__name__} "
+            f"serves {'text' if serves_text else 'a table of examples'}: use {use}, or an "
+            "experiment that pairs them (experiment=bengio2003, experiment=token_xor, ...)",
+            key="data._target_",
+        )
     missing = missing_members(datamodule, protocol)
     if missing:
         raise ConfigError(
