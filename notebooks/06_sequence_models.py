@@ -27,8 +27,8 @@ import torch
 
 import charlm
 from charlm import EnsembleLM, load_words, split_words
-from charlm.evaluate import evaluate_words
 from charlm.figures import loss_curves_figure
+from charlm.inference import evaluate_words
 
 ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests

@@ -7,7 +7,7 @@ import torch
 
 from charlm import BengioMLP, CheckpointError, Vocabulary, VocabularyError, load_model
 from charlm.checkpoint import checkpoint_words
-from charlm.evaluate import evaluate_checkpoint, evaluate_words
+from charlm.inference import evaluate_checkpoint, evaluate_words
 
 
 def _last(run) -> str:

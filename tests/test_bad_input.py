@@ -71,7 +71,7 @@ def test_a_changed_word_list_is_refused_or_resplit_only_when_asked(trained_run, 
     assert checkpoint_words(model, same) == checkpoint_words(model)
     out = _cli("charlm-sample", f"ckpt={ckpt}", f"data_path={changed}")
     assert "resplit=true" in _one_error_line(out, "charlm-sample")
-    from charlm.evaluate import evaluate_checkpoint
+    from charlm.inference import evaluate_checkpoint
 
     with pytest.raises(DataChangedError):
         evaluate_checkpoint(ckpt, data_path=changed)
@@ -337,7 +337,7 @@ def test_prefixes_the_model_cannot_extend_are_refused(trained_run, transformer_r
 
 @pytest.mark.slow
 def test_a_word_longer_than_the_model_reads_gets_a_row_note(transformer_run, trained_run, tmp_path):
-    from charlm.evaluate import evaluate_checkpoint
+    from charlm.inference import evaluate_checkpoint
     from charlm.score import score_words
 
     gpt = load_model(transformer_run)

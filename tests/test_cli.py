@@ -7,7 +7,7 @@ import sys
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from charlm.sample import novelty, novelty_summary
+from charlm.inference import novelty, novelty_summary
 from charlm.train import train
 
 

@@ -129,7 +129,8 @@ def test_a_datamodule_reading_a_csv_column_trains_and_names_what_is_missing(
 
 @pytest.mark.slow
 def test_a_new_metric_reaches_metrics_json_eval_and_report(tmp_path, tiny_corpus, monkeypatch):
-    from charlm.evaluate import evaluate_checkpoint, format_table
+    from charlm.inference import evaluate_checkpoint
+    from charlm.metrics import format_table
     from charlm.report import columns_of
 
     # The guide's lines, applied to charlm.metrics.

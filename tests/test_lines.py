@@ -29,7 +29,7 @@ from charlm.data.tokens import (
 )
 from charlm.data.vocab import Vocabulary
 from charlm.data.windows import context_windows
-from charlm.evaluate import evaluate_checkpoint
+from charlm.inference import evaluate_checkpoint
 from charlm.metrics import evaluate_lm, per_character
 from charlm.models import BengioMLP, RecurrentLM
 from charlm.score import score_lines

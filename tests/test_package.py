@@ -130,7 +130,7 @@ def test_every_computed_metric_is_in_the_catalogue():
 
 
 def test_tables_follow_the_metrics_they_are_given(tmp_path):
-    from charlm.evaluate import format_table
+    from charlm.metrics import format_table
     from charlm.report import write_report
 
     results = {"val": {"loss": 1.5, "acc": 0.4, "novel": 0.25, "windows": 10}}
@@ -176,7 +176,7 @@ LAYERS = [
     ("charlm.data",),
     ("charlm.models",),
     ("charlm.metrics", "charlm.diagnostics", "charlm.figures"),
-    ("charlm.checkpoint",),
+    ("charlm.checkpoint", "charlm.inference"),
     ("charlm.lit", "charlm.config"),
     ("charlm.train", "charlm.sample", "charlm.evaluate", "charlm.score", "charlm.report",
      "charlm.validate", "charlm.inspector", "charlm.clean", "charlm.runs"),
@@ -216,3 +216,23 @@ def test_no_module_imports_a_layer_above_its_own():
                     if rank > _layer(module):
                         upward.append(f"{module} imports {name}")
     assert upward == []
+
+
+def test_no_command_imports_another_command():
+    """A console script's module uses the library (charlm.inference, charlm.checkpoint, ...),
+    never another command's module."""
+    import ast
+
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    commands = {t.split(":")[0] for t in scripts["project"]["scripts"].values()}
+    assert {"charlm.train", "charlm.evaluate", "charlm.score"} <= commands
+    source = Path(charlm.__file__).parent
+    found = []
+    for name in sorted(commands):
+        path = source.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in commands - {name}:
+                found.append(f"{name} imports {node.module}")
+    assert found == []

@@ -10,7 +10,7 @@ import pytest
 
 from charlm import load_model
 from charlm.checkpoint import checkpoint_words
-from charlm.evaluate import evaluate_checkpoint
+from charlm.inference import evaluate_checkpoint
 from charlm.score import arrange, score_words, summary
 
 

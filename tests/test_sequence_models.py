@@ -10,7 +10,7 @@ from torch import nn
 from charlm import CharWindowDataModule, Vocabulary, load_model
 from charlm.data.sequences import PAD_TARGET, word_sequences
 from charlm.errors import ConfigError
-from charlm.evaluate import evaluate_words
+from charlm.inference import evaluate_words
 from charlm.metrics import LMMetrics
 from charlm.models import BigramLM, EnsembleLM, RecurrentLM, SequenceLM, TransformerLM
 from charlm.train import train

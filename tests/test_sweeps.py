@@ -62,7 +62,7 @@ def test_a_multirun_can_report_its_models_as_one_ensemble(tmp_path, tiny_corpus)
     ensemble = json.loads((sweep / "ensemble.json").read_text())
     assert len(ensemble["checkpoints"]) == 2
     from charlm import load_model
-    from charlm.evaluate import evaluate_checkpoint
+    from charlm.inference import evaluate_checkpoint
 
     assert evaluate_checkpoint(ensemble["checkpoints"]) == ensemble["results"]
     model = load_model(ensemble["checkpoints"])

@@ -19,7 +19,7 @@ from charlm.data import text as text_module
 from charlm.data.text import EvalBlocks, TextBlocks, TextError, encode_text, split_bounds
 from charlm.data.text_datamodule import TextDataModule
 from charlm.data.vocab import TextVocabulary, VocabularyError
-from charlm.evaluate import evaluate_checkpoint
+from charlm.inference import evaluate_checkpoint
 from charlm.models import BengioMLP, BigramLM, RecurrentLM, TransformerLM
 from charlm.score import score_text
 from charlm.train import train

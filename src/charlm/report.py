@@ -151,7 +151,8 @@ def write_ensemble(sweep_dir: str | Path) -> tuple[str, Path]:
     Each job contributes the checkpoint its metrics.json scores; the ensemble's training time
     is the sum of theirs. Written to ensemble.json beside the jobs.
     """
-    from charlm.evaluate import evaluate_checkpoint, format_table
+    from charlm.inference import evaluate_checkpoint
+    from charlm.metrics import format_table
 
     sweep_dir = Path(sweep_dir)
     members, seconds = [], 0.0

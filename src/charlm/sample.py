@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
 
 import hydra
 import torch
@@ -21,36 +20,8 @@ from charlm.checkpoint import (
 )
 from charlm.config import config_dir
 from charlm.errors import CharlmError, check_options, report_errors
+from charlm.inference import WORDS_PER_CHUNK, novelty, novelty_summary, sample_chunks
 from charlm.models.base import CharLM
-
-NOVELTY = ("train", "held-out", "new")
-# Words drawn and printed at a time: a large n streams out instead of waiting in memory.
-WORDS_PER_CHUNK = 10_000
-
-
-def novelty(samples: Iterable[str], splits: Mapping[str, Iterable[str]]) -> list[str]:
-    """For each sample: 'train' if a training word, 'held-out' if a val/test word, else 'new'."""
-    train = set(splits.get("train", ()))
-    held_out = set(splits.get("val", ())) | set(splits.get("test", ()))
-    return ["train" if w in train else "held-out" if w in held_out else "new" for w in samples]
-
-
-def novelty_summary(tags: list[str] | Counter) -> str:
-    """One line with the count and share of each novelty class."""
-    counts = tags if isinstance(tags, Counter) else Counter(tags)
-    total = sum(counts.values())
-    parts = [f"{counts[k]} {k} ({counts[k] / total:.0%})" for k in NOVELTY]
-    return f"novelty of {total} samples: " + ", ".join(parts)
-
-
-def sample_chunks(
-    model: CharLM, n: int, generator: torch.Generator, **options
-) -> Iterator[list[str]]:
-    """`n` words in chunks of at most WORDS_PER_CHUNK, drawn one chunk after the other from
-    `generator` (so n <= WORDS_PER_CHUNK gives exactly `model.sample(n, ...)`)."""
-    for start in range(0, n, WORDS_PER_CHUNK):
-        yield model.sample(min(WORDS_PER_CHUNK, n - start), generator=generator, **options)
-
 
 # Units drawn at most: a word's characters, or a line's characters or tokens.
 WORD_MAX_LEN = 50
@@ -81,7 +52,7 @@ def sample_passages(model: CharLM, cfg: DictConfig) -> None:
         )
     prompt = cfg.get("prompt")
     given = prompt is not None and prompt != ""
-    prompt = str(prompt) if given else model._require_vocab().default_prompt
+    prompt = str(prompt) if given else model.require_vocab().default_prompt
     generator = torch.Generator().manual_seed(int(cfg.seed))
     try:
         passages = model.sample_text(

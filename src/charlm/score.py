@@ -32,8 +32,8 @@ from charlm.checkpoint import (
 from charlm.config import config_dir
 from charlm.data.corpus import load_words, words_from_bytes
 from charlm.errors import CharlmError, check_options, check_output, report_errors
+from charlm.inference import novelty
 from charlm.models.base import CharLM
-from charlm.sample import novelty
 
 COLUMNS = ("word", "nll", "nll_per_char", "ppl", "split", "note")
 SORT_KEYS = ("nll", "nll_per_char", "ppl", "word")
@@ -47,7 +47,7 @@ def score_words(
     """One row per word, in order: total NLL (nats, end token included), NLL per character,
     perplexity, and 'train', 'held-out' or 'new' against `splits`. A word with characters
     outside the model's vocabulary has no figures and a note naming them."""
-    vocab = model._require_vocab()
+    vocab = model.require_vocab()
     tags = novelty(words, splits or {})
     known = [w for w in words if not vocab.unknown(w) and not model.too_long(w)]
     totals: dict[str, float] = {}
@@ -172,7 +172,7 @@ def score_text(model: CharLM, text: str, source: str = "the text") -> tuple[list
     """
     import torch
 
-    vocab = model._require_vocab()
+    vocab = model.require_vocab()
     bad = vocab.unknown(text)
     if bad:
         raise CharlmError(
@@ -244,7 +244,7 @@ def score_lines(model: CharLM, text: str, source: str = "the text") -> tuple[lis
     """
     from charlm.data.clean import text_lines
 
-    vocab = model._require_vocab()
+    vocab = model.require_vocab()
     lines = text_lines(text)
     if not lines:
         raise CharlmError(f"{source} holds no non-empty line to score")

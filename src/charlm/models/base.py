@@ -102,7 +102,7 @@ class CharLM(nn.Module):
         same generator seed gives the same passages. A model of running text keeps writing
         past its block: a window slides, a recurrent state is carried.
         """
-        vocab = self._require_vocab()
+        vocab = self.require_vocab()
         check_sampling_args(n, temperature, top_k, length, self.vocab_size)
         if not prompt:
             raise ValueError("prompt='': give at least one character to start from")
@@ -149,7 +149,9 @@ class CharLM(nn.Module):
         """Extra term added to the training loss, or None (the default) for none."""
         return None
 
-    def _require_vocab(self) -> Vocabulary:
+    def require_vocab(self) -> Vocabulary:
+        """The attached vocabulary, or an error saying how to attach one (sampling and scoring
+        need it)."""
         if self.vocab is None:
             raise RuntimeError(
                 "this model has no vocabulary attached; set `model.vocab = Vocabulary(...)` "
@@ -168,7 +170,7 @@ class CharLM(nn.Module):
     @torch.no_grad()
     def next_char_probs(self, context: str = "") -> dict[str, float]:
         """P(next character | word so far), the boundary token meaning the word ends."""
-        vocab = self._require_vocab()
+        vocab = self.require_vocab()
         vocab.check(context, "context")
         x = torch.tensor([self._context_of(vocab.encode(context))])
         probs = F.softmax(self._eval_forward(x), dim=-1)[0]
@@ -176,11 +178,11 @@ class CharLM(nn.Module):
 
     def examples(self, words: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) of `words` in this model's data contract; padding targets are -1."""
-        return context_windows(words, self._require_vocab(), self.context_size)
+        return context_windows(words, self.require_vocab(), self.context_size)
 
     def _nll_per_word(self, nll: torch.Tensor, words: Sequence[str]) -> torch.Tensor:
         """Per-word sums of the per-target NLL that `examples(words)` gives, in order."""
-        vocab = self._require_vocab()
+        vocab = self.require_vocab()
         owner = torch.repeat_interleave(torch.tensor([vocab.units(w) + 1 for w in words]))
         return torch.zeros(len(words)).index_add_(0, owner, nll)
 
@@ -197,7 +199,7 @@ class CharLM(nn.Module):
     @torch.no_grad()
     def log_prob(self, word: str) -> tuple[float, float]:
         """Total and per-character negative log-likelihood (nats) of `word`, end token included."""
-        self._require_vocab().check(word, "word")
+        self.require_vocab().check(word, "word")
         nll = float(self.word_nll([word])[0])
         return nll, nll / (len(word) + 1)
 
@@ -234,7 +236,7 @@ class CharLM(nn.Module):
         pass per character position for all of them. One word at a time (the default of window
         models) draws exactly as the notebooks' generators do, so their words are reproduced.
         """
-        vocab = self._require_vocab()
+        vocab = self.require_vocab()
         check_sampling_args(n, temperature, top_k, max_len, self.vocab_size)
         vocab.check(prefix, "prefix")
         if vocab.units(prefix) >= max_len:

@@ -33,7 +33,7 @@ class SequenceLM(CharLM):
                 f"{len(longest) + 1} positions; train with a larger model.net.context_size",
                 key="context_size",
             )
-        return word_sequences(words, self._require_vocab())
+        return word_sequences(words, self.require_vocab())
 
     def block_logits(self, idx: torch.Tensor) -> torch.Tensor:
         return self(idx)
@@ -43,7 +43,7 @@ class SequenceLM(CharLM):
 
     @torch.no_grad()
     def next_char_probs(self, context: str = "") -> dict[str, float]:
-        vocab = self._require_vocab()
+        vocab = self.require_vocab()
         vocab.check(context, "context")
         x = torch.tensor([[0, *vocab.encode(context)]])
         probs = torch.softmax(self._eval_forward(x)[0, -1].float(), dim=-1)
