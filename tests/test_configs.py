@@ -6,11 +6,10 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
 from charlm.config import config_dir
-from charlm.train import check_fits, instantiate_group, set_data_contract
+from charlm.train import build_run
 
 CONF = config_dir()
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -22,26 +21,16 @@ GROUP_OPTIONS = [
 
 
 def _instantiate_run(cfg, corpus: Path):
+    """The run charlm-train would build (`charlm.train.build_run`), nothing trained."""
     # data=text leaves its path to the user (???): a missing value is not "in" the config.
     if "path" in cfg.data or OmegaConf.is_missing(cfg.data, "path"):
         with open_dict(cfg):
             cfg.data.path = str(corpus)
-    set_data_contract(cfg)
-    datamodule = instantiate(cfg.data)
-    datamodule.setup()
-    with open_dict(cfg):
-        cfg.model.net.update(datamodule.net_kwargs())
-    task = instantiate(cfg.model)
-    check_fits(task.net, datamodule)
-    trainer = instantiate(
-        cfg.trainer,
-        callbacks=instantiate_group(cfg.get("callbacks")),
-        logger=instantiate_group(cfg.get("logger")) or False,
-    )
-    assert isinstance(datamodule, L.LightningDataModule)
-    assert isinstance(task, L.LightningModule)
-    assert isinstance(trainer, L.Trainer)
-    return datamodule, task, trainer
+    run = build_run(cfg)
+    assert isinstance(run.datamodule, L.LightningDataModule)
+    assert isinstance(run.task, L.LightningModule)
+    assert isinstance(run.trainer, L.Trainer)
+    return run.datamodule, run.task, run.trainer
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -10,6 +11,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,14 +43,6 @@ from charlm.validate import validate_config
 
 log = logging.getLogger(__name__)
 register_resolvers()
-
-
-def set_data_contract(cfg: DictConfig) -> None:
-    """The model's family chooses what a word list is served as: windows or sequences."""
-    if "contract" in cfg.data:
-        net_cls = net_class(str(cfg.model.net.get("_target_", "")))
-        with open_dict(cfg):
-            cfg.data.contract = getattr(net_cls, "data_contract", "windows")
 
 
 def check_data(datamodule: Any, cfg: DictConfig) -> None:
@@ -199,15 +193,38 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
 
 
 def train_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> Trained:
-    """`train`, keeping the trained task and its DataModule (for `charlm.fit`)."""
+    """`train`, keeping the trained task and its DataModule (for `charlm.fit`): the run's steps."""
     share = ThreadShare() if cfg.get("num_threads") == "auto" else None
     with quiet_lightning(), share or nullcontext():
-        return _train(cfg, extra_callbacks, share)
+        run = build_run(cfg, [*(extra_callbacks or []), *([share] if share else [])])
+        if cfg.get("lr_find") and cfg.lr_find.get("enabled"):
+            from charlm.lit.lr_find import find_lr
+
+            found = find_lr(cfg.lr_find, run.trainer, run.task, run.datamodule, run.output_dir)
+            return Trained(found, run.task, run.datamodule)
+        train_time = fit(run)
+        scored = test_and_restore(run)
+        metrics = record(run, scored, train_time, share)
+        return Trained(metrics, run.task, run.datamodule)
 
 
-def _train(
-    cfg: DictConfig, extra_callbacks: list[L.Callback] | None, share: ThreadShare | None
-) -> Trained:
+@dataclass
+class BuiltRun:
+    """A run ready for its first update: its completed config (a new object: the composed one
+    is left as it was), the DataModule set up, the task and the Trainer."""
+
+    cfg: DictConfig
+    datamodule: Any
+    task: Any
+    trainer: L.Trainer
+    output_dir: Path
+
+
+def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> BuiltRun:
+    """Check the config, seed, build the data, the model and the Trainer; nothing trains yet.
+
+    Every check that can refuse the run comes before anything is written in its directory.
+    """
     validate_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     check_output_dir(output_dir)
@@ -218,20 +235,16 @@ def _train(
     if isinstance(cfg.get("num_threads"), int):
         torch.set_num_threads(cfg.num_threads)
 
-    set_data_contract(cfg)
+    cfg = complete_config(cfg)
     datamodule = build(cfg.data)
     check_data(datamodule, cfg)
     datamodule.prepare_data()
     datamodule.setup()
-    with open_dict(cfg):
-        cfg.model.net.update(datamodule.net_kwargs())
+    cfg = complete_config(cfg, datamodule)
     task = build(cfg.model)
     check_fits(task.net, datamodule)
     if resumed is not None:
         check_resume(resumed, task, datamodule, cfg.ckpt_path)
-    task.run_config = OmegaConf.to_container(cfg, resolve=True)
-    identity = getattr(datamodule, "data_identity", None)
-    task.data_identity = identity() if callable(identity) else None
     with config_section("trainer"):
         schedule = UpdateSchedule.plan(
             cfg.trainer.max_steps,
@@ -244,67 +257,97 @@ def _train(
             "data.steps_per_batch=%d lowered to %d so that validations fall every %d updates",
             datamodule.steps_per_batch, schedule.chunk, schedule.val_every,
         )  # fmt: skip
-        datamodule.steps_per_batch = schedule.chunk
-    task.schedule = schedule
-    task.gradient_clip_val = cfg.trainer.get("gradient_clip_val")
-    task.gradient_clip_algorithm = cfg.trainer.get("gradient_clip_algorithm") or "norm"
-
+    datamodule.connect(steps_per_batch=schedule.chunk)
+    identity = getattr(datamodule, "data_identity", None)
+    task.connect(
+        run_config=OmegaConf.to_container(cfg, resolve=True),
+        data_identity=identity() if callable(identity) else None,
+        schedule=schedule,
+        gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
+        gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm") or "norm",
+    )
     output_dir.mkdir(parents=True, exist_ok=True)
     save = getattr(getattr(datamodule, "vocab", None), "save", None)
     if callable(save):
         # A run of tokens keeps its tokenizer beside its checkpoints (which hold it too).
         save(output_dir / "tokenizer.json")
-    callbacks = instantiate_group(cfg.get("callbacks")) + list(extra_callbacks or [])
-    callbacks += [share] if share else []
-    loggers = instantiate_group(cfg.get("logger"))
-    has_val = datamodule.has_split("val")
-    # Intervals in updates are charlm's (the schedule); Lightning's count Lightning batches.
+    trainer = build_trainer(cfg, schedule, datamodule.has_split("val"), extra_callbacks)
+    return BuiltRun(cfg, datamodule, task, trainer, output_dir)
+
+
+def complete_config(cfg: DictConfig, datamodule: Any = None) -> DictConfig:
+    """A copy of `cfg` completed with what only the run knows: what the model's family reads
+    (windows or sequences: `data.contract`) and, once the data is set up, the sizes it gives
+    the network (`model.net.vocab_size`, `context_size`, ...)."""
+    done = copy.deepcopy(cfg)
+    with open_dict(done):
+        if "contract" in done.data:
+            net_cls = net_class(str(done.model.net.get("_target_", "")))
+            done.data.contract = getattr(net_cls, "data_contract", "windows")
+        if datamodule is not None:
+            done.model.net.update(datamodule.net_kwargs())
+    return done
+
+
+def build_trainer(
+    cfg: DictConfig, schedule: UpdateSchedule, has_val: bool, extra: list[L.Callback] | None
+) -> L.Trainer:
+    """The Trainer, its intervals in updates (charlm's schedule, not Lightning batches)."""
+    callbacks = instantiate_group(cfg.get("callbacks")) + list(extra or [])
     # Gradient clipping is applied by the task's update: Lightning refuses it with manual
     # optimisation.
-    trainer_kwargs: dict[str, Any] = {
+    kwargs: dict[str, Any] = {
         **schedule.trainer_kwargs(),
         "gradient_clip_val": None,
         "gradient_clip_algorithm": None,
     }
     if not has_val:
-        trainer_kwargs.update(limit_val_batches=0, num_sanity_val_steps=0)
+        kwargs.update(limit_val_batches=0, num_sanity_val_steps=0)
     if cfg.get("time_budget_s"):
         # Lightning's "DD:HH:MM:SS", in whole seconds.
         minutes, seconds = divmod(math.ceil(cfg.time_budget_s), 60)
         hours, minutes = divmod(minutes, 60)
         days, hours = divmod(hours, 24)
-        trainer_kwargs["max_time"] = f"{days:02d}:{hours:02d}:{minutes:02d}:{seconds:02d}"
-    trainer: L.Trainer = build(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs
-    )
+        kwargs["max_time"] = f"{days:02d}:{hours:02d}:{minutes:02d}:{seconds:02d}"
+    loggers = instantiate_group(cfg.get("logger"))
+    return build(cfg.trainer, callbacks=callbacks, logger=loggers or False, **kwargs)
 
-    if cfg.get("lr_find") and cfg.lr_find.get("enabled"):
-        from charlm.lit.lr_find import find_lr
 
-        return Trained(
-            find_lr(cfg.lr_find, trainer, task, datamodule, output_dir), task, datamodule
-        )
-
+def fit(run: BuiltRun) -> float:
+    """Train; the seconds it took. A diverged run says which checkpoints it kept."""
     started = time.perf_counter()
     try:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        run.trainer.fit(run.task, datamodule=run.datamodule, ckpt_path=run.cfg.get("ckpt_path"))
     except NonFiniteLossError as err:
-        saved = sorted((output_dir / "checkpoints").glob("*.ckpt"))
+        saved = sorted((run.output_dir / "checkpoints").glob("*.ckpt"))
         kept = ", ".join(str(p) for p in saved) or "none yet (it failed before the first one)"
         raise NonFiniteLossError(f"{err}. Training stopped; checkpoints kept: {kept}") from None
-    train_time = time.perf_counter() - started
+    return time.perf_counter() - started
 
+
+@dataclass
+class Scored:
+    """Which weights the final figures score, and where the run's checkpoints are."""
+
+    best: str
+    last: str
+    steps: int
+    scored_step: int
+
+
+def test_and_restore(run: BuiltRun) -> Scored:
+    """Test the best weights (else the last) and load them into the task, in this process
+    (with ddp_spawn the training ran in child processes)."""
+    trainer, task = run.trainer, run.task
     checkpoint = model_checkpoint(trainer)
     best = checkpoint.best_model_path if checkpoint else ""
     last_file = (
         Path(checkpoint.dirpath) / "last.ckpt" if checkpoint and checkpoint.dirpath else None
     )
     last = str(last_file) if last_file and last_file.is_file() else ""
-    if datamodule.has_split("test"):
+    if run.datamodule.has_split("test"):
         # metrics.json and the closing table give the figures; Lightning's box would repeat them.
-        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-    # metrics.json scores the weights the test used, in this process (with ddp_spawn the
-    # training ran in child processes).
+        trainer.test(task, datamodule=run.datamodule, ckpt_path=best or None, verbose=False)
     scored = best or last
     steps = scored_step = trainer.global_step
     if scored:
@@ -316,7 +359,12 @@ def _train(
                 saved if scored == last else torch.load(last, map_location="cpu", weights_only=True)
             )
             steps = final["global_step"]
+    return Scored(best, last, steps, scored_step)
 
+
+def record(run: BuiltRun, scored: Scored, train_time: float, share: Any) -> dict[str, Any]:
+    """The final figures of every split, saved as metrics.json, logged and printed."""
+    task, datamodule, cfg = run.task, run.datamodule, run.cfg
     scored_splits = cfg.get("final_eval") or ("train", "val", "test")
     metrics: dict[str, Any] = {
         split: split_figures(task, datamodule, split)
@@ -324,25 +372,25 @@ def _train(
         if split in scored_splits and datamodule.has_split(split)
     }
     metrics.update(
-        steps=steps,
+        steps=scored.steps,
         first_loss=task.first_loss,
-        weights="best" if best else "last",
-        weights_step=scored_step,
+        weights="best" if scored.best else "last",
+        weights_step=scored.scored_step,
         parameters=sum(p.numel() for p in task.net.parameters()),
         train_time_s=round(train_time, 2),
         # torch's threads during training (num_threads=auto: each count it took, in order).
         threads=share.used if share else [torch.get_num_threads()],
-        best_checkpoint=best or None,
-        last_checkpoint=last or None,
-        output_dir=str(output_dir),
+        best_checkpoint=scored.best or None,
+        last_checkpoint=scored.last or None,
+        output_dir=str(run.output_dir),
     )
     metrics = finite_json(metrics)
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
-    _log_hparams(trainer, cfg, metrics)
+    (run.output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+    _log_hparams(run.trainer, cfg, metrics)
     log.debug("metrics: %s", json.dumps(metrics, allow_nan=False))
-    if trainer.is_global_zero:
+    if run.trainer.is_global_zero:
         print(closing_summary(metrics), flush=True)
-    return Trained(metrics, task, datamodule)
+    return metrics
 
 
 def split_figures(task: Any, datamodule: Any, split: str) -> dict[str, Any]:

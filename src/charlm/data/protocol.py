@@ -36,6 +36,9 @@ class TaskData(Protocol):
         """Sizes the network is built with to fit this data (`vocab_size`, `in_features`, ...)."""
         ...
 
+    def connect(self, *, steps_per_batch: int) -> None:
+        """Take the run's facts before training: the updates per batch its schedule allows."""
+
     def has_split(self, name: str) -> bool:
         """Whether split `name` ("train", "val", "test") holds any example."""
         ...

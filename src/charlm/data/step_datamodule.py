@@ -48,6 +48,11 @@ class StepDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Build `self.splits`; tables built in `__init__` have nothing left to do."""
 
+    def connect(self, *, steps_per_batch: int) -> None:
+        """What only the run knows, given once before training (by `charlm.train.build_run`):
+        the updates per Lightning batch its validation schedule allows."""
+        self.steps_per_batch = steps_per_batch
+
     def has_split(self, name: str) -> bool:
         """Whether the split holds any row (a 1/0/0 split trains on everything)."""
         self.setup()

@@ -85,6 +85,11 @@ class TextDataModule(L.LightningDataModule):
             if p.name in KNOWN_FILES and (self.fetch or p.is_file()):
                 ensure_corpus(p, self.shared_dir, name=p.name)
 
+    def connect(self, *, steps_per_batch: int) -> None:
+        """What only the run knows, given once before training (by `charlm.train.build_run`):
+        the updates per Lightning batch its validation schedule allows."""
+        self.steps_per_batch = steps_per_batch
+
     def setup(self, stage: str | None = None) -> None:
         """Encode (or find the encoded) text, split it; later calls are free."""
         if self.vocab is not None:

@@ -129,6 +129,23 @@ class StepTask(L.LightningModule):
         # `before(step)` ahead of that update's forward and `after(step, loss)` after its step.
         self.update_probe: Any = None
 
+    def connect(
+        self,
+        *,
+        run_config: dict[str, Any],
+        data_identity: dict[str, Any] | None,
+        schedule: UpdateSchedule,
+        gradient_clip_val: float | None,
+        gradient_clip_algorithm: str = "norm",
+    ) -> None:
+        """What only the run knows, given once before training (by `charlm.train.build_run`):
+        its completed config and data's identity (stored with every checkpoint), its schedule in
+        updates and the gradient clipping each update applies."""
+        self.run_config, self.data_identity = run_config, data_identity
+        self.schedule = schedule
+        self.gradient_clip_val = gradient_clip_val
+        self.gradient_clip_algorithm = gradient_clip_algorithm
+
     @property
     def first_loss(self) -> float | None:
         """The reported loss of this process's first update (None before it)."""

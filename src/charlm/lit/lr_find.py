@@ -25,7 +25,7 @@ def find_lr(
     Saves the curve as lr_find.png, lr_find.json and a TensorBoard figure, and returns the
     suggested lr. One update per Lightning batch, so the finder's schedule advances per update.
     """
-    datamodule.steps_per_batch = 1
+    datamodule.connect(steps_per_batch=1)
     finder = Tuner(trainer).lr_find(
         task,
         datamodule=datamodule,
