@@ -449,12 +449,12 @@ def test_make_help_prints_no_make_variable():
 
 @pytest.mark.slow
 def test_many_samples_stream_out_in_chunks(trained_run, monkeypatch):
-    from charlm import sample as sample_cli
+    from charlm import inference
 
     model = load_model(trained_run["dir"] / "checkpoints" / "last.ckpt")
     one = model.sample(7, generator=torch.Generator().manual_seed(3))
-    monkeypatch.setattr(sample_cli, "WORDS_PER_CHUNK", 3)
-    chunks = list(sample_cli.sample_chunks(model, 7, torch.Generator().manual_seed(3)))
+    monkeypatch.setattr(inference, "WORDS_PER_CHUNK", 3)
+    chunks = list(inference.sample_chunks(model, 7, torch.Generator().manual_seed(3)))
     assert [len(c) for c in chunks] == [3, 3, 1]
     assert [w for c in chunks for w in c] == one  # one word at a time: the same stream
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
