@@ -55,7 +55,7 @@ def child(path: Path, updates: int, run_dir: Path) -> None:
             config_name="train",
             overrides=[
                 "data=text", f"data.path={path}", "data.split=[0.9998,0.0001,0.0001]",
-                "model=transformer", "model.net.n_layer=2", "model.net.n_embd=64",
+                "model=transformer", "model.net.num_layers=2", "model.net.emb_size=64",
                 "model.net.dropout=0.0", "data.block_size=128", "data.batch_size=32",
                 f"trainer.max_steps={updates}", "logger=none", "callbacks.progress_bar=null",
                 "final_eval=[val,test]", "num_threads=2",

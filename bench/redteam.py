@@ -299,7 +299,7 @@ def main() -> None:
     started = time.perf_counter()
     mlp = train(work, "mlp", "trainer.max_steps=200")
     gpt = train(work, "transformer", "experiment=transformer", "trainer.max_steps=50",
-                "model.net.n_layer=1", "model.net.n_embd=16", "model.net.context_size=12")  # fmt: skip
+                "model.net.num_layers=1", "model.net.emb_size=16", "model.net.context_size=12")  # fmt: skip
     make_bad_files(work, mlp / "checkpoints" / "last.ckpt")
     before = fingerprint(work)
     rows, failed = [], 0

@@ -28,7 +28,7 @@ def models(paths: list[str]) -> list[tuple[str, torch.nn.Module]]:
         ("BengioMLP (bengio2003)", BengioMLP(v, 3, 2, 100, seed=0)),
         ("FeedForwardLM (mlp_best)", FeedForwardLM(v, 10, 32, [1024] * 4, dropout=0.4)),
         ("RecurrentLM gru 2x256", RecurrentLM(v, hidden_size=256, num_layers=2)),
-        ("TransformerLM 4x128", TransformerLM(v, n_layer=4, n_head=4, n_embd=128)),
+        ("TransformerLM 4x128", TransformerLM(v, num_layers=4, n_head=4, emb_size=128)),
     ]
     for _, model in built:
         model.vocab = vocab

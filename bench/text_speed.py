@@ -27,8 +27,8 @@ TEXT = ROOT / "data" / "tinyshakespeare.txt"
 
 MODELS = {
     "transformer": [
-        "model=transformer", "model.net.n_layer=4", "model.net.n_head=4",
-        "model.net.n_embd=128", "model.net.dropout=0.0",
+        "model=transformer", "model.net.num_layers=4", "model.net.n_head=4",
+        "model.net.emb_size=128", "model.net.dropout=0.0",
     ],
     "gru": [
         "model=gru", "model.net.num_layers=1", "model.net.hidden_size=512",
@@ -67,7 +67,7 @@ def child_plain(family: str, updates: int, warmup: int, threads: int) -> dict:
     encoded = encode_text(TEXT)
     V = len(encoded.vocab)
     if family == "transformer":
-        net = TransformerLM(V, BLOCK, n_layer=4, n_head=4, n_embd=128, dropout=0.0)
+        net = TransformerLM(V, BLOCK, num_layers=4, n_head=4, emb_size=128, dropout=0.0)
     else:
         net = RecurrentLM(V, BLOCK, "gru", emb_size=64, hidden_size=512, num_layers=1)
     optimizer = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=0.01, foreach=True)

@@ -57,8 +57,8 @@ if QUICK:
     transformer_args = [
         "trainer.max_steps=60",
         "trainer.val_check_interval=30",
-        "model.net.n_layer=1",
-        "model.net.n_embd=32",
+        "model.net.num_layers=1",
+        "model.net.emb_size=32",
     ]
 else:
     gru_args, transformer_args = [], ["time_budget_s=150"]

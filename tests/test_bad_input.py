@@ -47,7 +47,7 @@ def transformer_run(tmp_path_factory) -> Path:
     cfg = compose_train(
         root, "experiment=transformer", f"data.path={corpus}", "data.split=[0.6,0.2,0.2]",
         "trainer.max_steps=40", "callbacks.progress_bar=null", "logger=none",
-        "model.net.n_layer=1", "model.net.n_embd=16", "model.net.context_size=12",
+        "model.net.num_layers=1", "model.net.emb_size=16", "model.net.context_size=12",
     )  # fmt: skip
     return Path(train(cfg)["last_checkpoint"])
 

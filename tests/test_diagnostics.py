@@ -234,7 +234,7 @@ FAMILIES = {
         ["hidden.1", "hidden.3", "hidden.5"],
     ),
     "gru": ("experiment=gru", "model.net.hidden_size=16", ["rnn"]),
-    "transformer": ("experiment=transformer", "model.net.n_embd=16", ["blocks.0.mlp.1"]),
+    "transformer": ("experiment=transformer", "model.net.emb_size=16", ["blocks.0.mlp.1"]),
 }
 
 
@@ -270,7 +270,7 @@ def test_diagnostics_on_each_family(family, make_cfg, tiny_corpus, tmp_path):
         "callbacks.diagnostics.histogram_every_n_steps=20",
     )
     if family == "transformer":
-        cfg.model.net.n_layer = 1
+        cfg.model.net.num_layers = 1
     metrics = train(cfg)
     run = Path(metrics["output_dir"])
     assert (run / "diagnostics.png").stat().st_size > 10_000

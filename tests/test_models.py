@@ -117,3 +117,43 @@ def test_models_use_the_fast_dropout():
     ]:
         drops = [m for m in net.modules() if isinstance(m, torch.nn.Dropout)]
         assert len(drops) == count and all(type(m) is Dropout for m in drops)
+
+
+def test_every_family_takes_the_shared_hyperparameter_names():
+    """emb_size, hidden_size and num_layers mean the same in every family that has them, so
+    that one sweep sets the same key for all; the transformer's old names still load."""
+    from charlm import FeedForwardLM, RecurrentLM, TransformerLM
+
+    ff = FeedForwardLM(10, 3, emb_size=4, hidden_size=16, num_layers=3)
+    assert [m.out_features for m in ff.hidden if isinstance(m, torch.nn.Linear)] == [16, 16, 16]
+    assert ff.C.embedding_dim == 4
+    gru = RecurrentLM(10, 8, emb_size=4, hidden_size=16, num_layers=3)
+    assert gru.rnn.num_layers == 3 and gru.rnn.hidden_size == 16
+    new = TransformerLM(10, 8, num_layers=3, n_head=2, emb_size=16)
+    old = TransformerLM(10, 8, n_layer=3, n_head=2, n_embd=16)
+    assert len(new.blocks) == len(old.blocks) == 3
+    assert new.state_dict().keys() == old.state_dict().keys()
+    assert new.tok.embedding_dim == 16
+    old.load_state_dict(new.state_dict())  # same shapes under either name
+
+
+def test_a_checkpoint_whose_config_has_the_old_transformer_names_loads(tmp_path, tiny_words):
+    import yaml
+
+    from charlm import TransformerLM, load_model
+
+    vocab = Vocabulary.from_words(tiny_words)
+    net = TransformerLM(len(vocab), 16, num_layers=2, n_head=2, emb_size=8)
+    old_config = {"model": {"net": {
+        "_target_": "charlm.models.TransformerLM", "vocab_size": len(vocab), "context_size": 16,
+        "n_layer": 2, "n_head": 2, "n_embd": 8,
+    }}}  # fmt: skip
+    path = tmp_path / "old.ckpt"
+    torch.save({
+        "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
+        "charlm": {"vocab": vocab.to_string(), "config": yaml.safe_dump(old_config)},
+    }, path)  # fmt: skip
+    loaded = load_model(path)
+    assert len(loaded.blocks) == 2
+    x = torch.tensor([[0, 3, 4]])
+    torch.testing.assert_close(loaded.eval()(x), net.eval()(x))

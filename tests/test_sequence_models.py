@@ -19,7 +19,7 @@ FAMILIES = {
     "gru": lambda v: RecurrentLM(v, cell="gru", emb_size=8, hidden_size=16),
     "lstm": lambda v: RecurrentLM(v, cell="lstm", emb_size=8, hidden_size=16),
     "rnn": lambda v: RecurrentLM(v, cell="rnn", emb_size=8, hidden_size=16, num_layers=1),
-    "transformer": lambda v: TransformerLM(v, n_layer=2, n_head=2, n_embd=16),
+    "transformer": lambda v: TransformerLM(v, num_layers=2, n_head=2, emb_size=16),
 }
 
 
@@ -143,7 +143,7 @@ def test_a_window_and_a_sequence_model_of_the_same_distribution_score_the_same(t
 def test_each_family_trains_and_round_trips_through_load_model(make_cfg, tiny_corpus, family):
     small = {
         "gru": ("model.net.hidden_size=32", "model.net.emb_size=8"),
-        "transformer": ("model.net.n_embd=32", "model.net.n_layer=2"),
+        "transformer": ("model.net.emb_size=32", "model.net.num_layers=2"),
     }[family]
     cfg = make_cfg(
         f"model={family}", *small, f"data.path={tiny_corpus}", "data.split=[0.6,0.2,0.2]",

@@ -147,7 +147,7 @@ FAMILIES = {
     "bigram": lambda v: BigramLM(v, 1, seed=0),
     "mlp": lambda v: BengioMLP(v, 4, emb_size=4, hidden_size=16),
     "gru": lambda v: RecurrentLM(v, 16, "gru", emb_size=8, hidden_size=16, num_layers=1),
-    "transformer": lambda v: TransformerLM(v, 16, n_layer=1, n_head=2, n_embd=16),
+    "transformer": lambda v: TransformerLM(v, 16, num_layers=1, n_head=2, emb_size=16),
 }
 
 
@@ -208,7 +208,7 @@ SMALL = {
         "model=gru", "model.net.hidden_size=32", "model.net.emb_size=8", "model.optimizer.lr=1e-2",
     ),
     "transformer": (
-        "model=transformer", "model.net.n_embd=32", "model.net.n_layer=1", "model.optimizer.lr=1e-2",
+        "model=transformer", "model.net.emb_size=32", "model.net.num_layers=1", "model.optimizer.lr=1e-2",
     ),
 }  # fmt: skip
 

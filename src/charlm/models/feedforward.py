@@ -22,7 +22,8 @@ class FeedForwardLM(CharLM):
     """logits = W_out(... act(norm(drop(concat(C[x])) @ W1 + b1)) ...) over a fixed window.
 
     Still Bengio et al. (2003): an embedding table and a feed-forward network over the previous
-    `context_size` characters; depth, width, normalisation and dropout are free. The layers
+    `context_size` characters; depth, width, normalisation and dropout are free (width and depth
+    as `hidden_sizes`, or as `hidden_size` and `num_layers`, the names every family shares). The layers
     use PyTorch's scaled initialisation (`init="pytorch"`) or one of the course's lesson
     (`charlm.models.init`): five tanh layers of 100 with `init="kaiming"` is its deep network.
     A layer followed by BatchNorm has no bias (BN's shift replaces it).
@@ -39,9 +40,18 @@ class FeedForwardLM(CharLM):
         dropout: float = 0.0,
         emb_dropout: float = 0.0,
         init: str = "pytorch",
+        hidden_size: int | None = None,
+        num_layers: int | None = None,
     ) -> None:
         super().__init__(vocab_size, context_size)
         check_positive_ints(emb_size=emb_size)
+        if hidden_size is not None or num_layers is not None:
+            # The names every family shares (width and depth), so that one sweep sets them all:
+            # `num_layers` layers of `hidden_size`, each defaulting to what hidden_sizes gives.
+            width = hidden_size if hidden_size is not None else hidden_sizes[0]
+            depth = num_layers if num_layers is not None else len(hidden_sizes)
+            check_positive_ints(hidden_size=width, num_layers=depth)
+            hidden_sizes = [width] * depth
         for size in hidden_sizes:
             check_positive_ints(hidden_sizes=size)
         check_choice("activation", activation, ACTIVATIONS)

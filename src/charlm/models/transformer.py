@@ -80,17 +80,25 @@ class TransformerLM(SequenceLM):
         self,
         vocab_size: int,
         context_size: int = 32,
-        n_layer: int = 4,
+        num_layers: int = 4,
         n_head: int = 4,
-        n_embd: int = 128,
+        emb_size: int = 128,
         dropout: float = 0.0,
+        *,
+        n_layer: int | None = None,
+        n_embd: int | None = None,
     ) -> None:
         super().__init__(vocab_size, context_size)
-        check_positive_ints(n_layer=n_layer, n_head=n_head, n_embd=n_embd)
-        if n_embd % n_head:
+        # n_layer and n_embd (nanoGPT's names) are what configs and checkpoints written before
+        # every family shared `num_layers` and `emb_size` hold: they still load.
+        num_layers = n_layer if n_layer is not None else num_layers
+        emb_size = n_embd if n_embd is not None else emb_size
+        check_positive_ints(num_layers=num_layers, n_head=n_head, emb_size=emb_size)
+        if emb_size % n_head:
             raise ConfigError(
-                f"n_embd={n_embd}: must be a multiple of n_head={n_head}", key="n_embd"
+                f"emb_size={emb_size}: must be a multiple of n_head={n_head}", key="emb_size"
             )
+        n_layer, n_embd = num_layers, emb_size
         check_dropout(dropout=dropout)
         self.tok = nn.Embedding(vocab_size, n_embd)
         self.pos = nn.Embedding(context_size, n_embd)
