@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shlex
@@ -153,12 +154,14 @@ def test_every_command_line_composes(page, tmp_path):
         overrides = [w for w in words[1:] if w not in ("-m", "--multirun") and "[" not in w[:1]]
         if "--cfg" in overrides:
             overrides = overrides[: overrides.index("--cfg")]
-        # A sweep's comma-separated values are composed one at a time.
+        # A sweep's comma-separated values: every combination, as Hydra's grid runs them.
         sweeps = [o for o in overrides if "," in o and "=" in o and "[" not in o]
-        variants = [[o for o in overrides if o not in sweeps]]
-        for sweep in sweeps:
-            key, values = sweep.split("=", 1)
-            variants += [[*variants[0], f"{key}={v}"] for v in values.split(",")]
+        fixed = [o for o in overrides if o not in sweeps]
+        choices = [
+            [f"{key}={v}" for v in values.split(",")]
+            for key, values in (o.split("=", 1) for o in sweeps)
+        ]
+        variants = [[*fixed, *combo] for combo in itertools.product(*choices)]
         for variant in variants:
             GlobalHydra.instance().clear()
             with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
