@@ -10,7 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from charlm.lit.base import plain_sgd_update
+from charlm.lit.update import plain_sgd_update
 from charlm.train import train
 
 SHORT = ("trainer.max_steps=400", "trainer.val_check_interval=200", "callbacks.progress_bar=null")
@@ -156,3 +156,38 @@ def test_bf16_mixed_precision_reaches_every_update(make_cfg, tiny_corpus):
     assert len(hidden) == 2 * 400
     assert set(hidden) == {torch.bfloat16}
     assert metrics["train"]["loss"] < 2.6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_the_direct_update_and_lightnings_give_identical_weights(
+    make_cfg, tiny_corpus, tmp_path, optimizer
+):
+    """lightning_update=true runs every update through Lightning's manual_backward and
+    LightningOptimizer.step; the direct path must compute the very same weights."""
+    common = (
+        f"data.path={tiny_corpus}", f"model/optimizer={optimizer}", "trainer.max_steps=300",
+        "trainer.val_check_interval=100", "trainer.gradient_clip_val=0.5", "seed=3",
+        "callbacks.progress_bar=null", "logger=none",
+    )  # fmt: skip
+    weights = {}
+    for through in ("false", "true"):
+        metrics = train(
+            make_cfg(*common, f"lightning_update={through}", output_dir=tmp_path / through)
+        )
+        assert metrics["steps"] == 300
+        weights[through] = torch.load(metrics["last_checkpoint"], weights_only=True)["state_dict"]
+    assert weights["false"].keys() == weights["true"].keys()
+    for key, value in weights["false"].items():
+        assert torch.equal(value, weights["true"][key]), key
+
+
+def test_a_lightning_that_moved_its_update_counter_is_named_with_the_way_out():
+    from types import SimpleNamespace
+
+    from charlm.errors import CharlmError
+    from charlm.lit.update import update_counter
+
+    moved = SimpleNamespace(fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace()))
+    with pytest.raises(CharlmError, match="lightning_update=true"):
+        update_counter(moved)

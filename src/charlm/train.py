@@ -265,6 +265,7 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
         schedule=schedule,
         gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
         gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm") or "norm",
+        lightning_update=bool(cfg.get("lightning_update")),
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     save = getattr(getattr(datamodule, "vocab", None), "save", None)

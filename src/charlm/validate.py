@@ -112,6 +112,11 @@ def validate_config(cfg: DictConfig) -> None:
             ">= 1, or null (torch's default: every core)",
             key="num_threads",
         )
+    if not isinstance(cfg.get("lightning_update", False), bool):
+        raise ConfigError(
+            f"lightning_update={cfg.lightning_update!r}: must be true or false",
+            key="lightning_update",
+        )
     if "report_ensemble" in cfg and not isinstance(cfg.report_ensemble, bool):
         raise ConfigError(
             f"report_ensemble={cfg.report_ensemble!r}: must be true or false", key="report_ensemble"

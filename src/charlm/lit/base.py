@@ -10,14 +10,13 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.plugins.precision import MixedPrecision, Precision
-from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
 
 from charlm.data.batches import Chunk
 from charlm.errors import CharlmError, check_choice
 from charlm.lit import schedule
 from charlm.lit.schedule import UpdateSchedule
+from charlm.lit.update import needs_lightning_update, update_function
 from charlm.models.registry import build_net
 
 log = logging.getLogger(__name__)
@@ -25,39 +24,12 @@ log = logging.getLogger(__name__)
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
-# Hooks Lightning runs around each optimiser update (backward, then the step).
-UPDATE_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
 # A logged training loss this many times the run's first one is reported as divergence.
 DIVERGENCE_FACTOR = 3.0
 
 
 class NonFiniteLossError(CharlmError):
     """The training loss became NaN or infinite."""
-
-
-def plain_sgd_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | None:
-    """For SGD without momentum, weight decay or maximize: the update `p -= lr * p.grad` itself.
-
-    That is all such an SGD step computes, and the notebooks' loop writes it so; calling it
-    directly skips `Optimizer.step`'s per-call machinery (profiler range, hook dispatch,
-    grouping of tensors by device), which costs as much as a small model's whole update.
-    The learning rates are read from `param_groups` at each call, so schedulers still apply.
-    Hooks registered on the torch optimiser itself (`register_step_pre_hook`) do not run.
-    Returns None for any other optimiser.
-    """
-    if type(optimizer) is not torch.optim.SGD:
-        return None
-    groups = optimizer.param_groups
-    if any(g["momentum"] or g["weight_decay"] or g["maximize"] for g in groups):
-        return None
-
-    @torch.no_grad()
-    def update() -> None:
-        for group in groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            torch._foreach_add_(params, [p.grad for p in params], alpha=-group["lr"])
-
-    return update
 
 
 def _factory(config: Any, module: Any, what: str) -> Callable[..., Any] | None:
@@ -125,6 +97,8 @@ class StepTask(L.LightningModule):
         self._first_loss: float | None = None
         self._warned_divergence = False
         self._through_lightning = True
+        # lightning_update=true: every update through Lightning's own backward and step.
+        self.lightning_update = False
         # Something that watches some updates (charlm.lit.Diagnostics): `due(step)`, then
         # `before(step)` ahead of that update's forward and `after(step, loss)` after its step.
         self.update_probe: Any = None
@@ -137,6 +111,7 @@ class StepTask(L.LightningModule):
         schedule: UpdateSchedule,
         gradient_clip_val: float | None,
         gradient_clip_algorithm: str = "norm",
+        lightning_update: bool = False,
     ) -> None:
         """What only the run knows, given once before training (by `charlm.train.build_run`):
         its completed config and data's identity (stored with every checkpoint), its schedule in
@@ -145,6 +120,7 @@ class StepTask(L.LightningModule):
         self.schedule = schedule
         self.gradient_clip_val = gradient_clip_val
         self.gradient_clip_algorithm = gradient_clip_algorithm
+        self.lightning_update = lightning_update
 
     @property
     def first_loss(self) -> float | None:
@@ -232,72 +208,12 @@ class StepTask(L.LightningModule):
                 log_every=max(trainer.log_every_n_steps, 1) * chunk,
                 chunk=chunk,
             )
-        self._through_lightning = self._needs_lightning_update()
-
-    def _needs_lightning_update(self) -> bool:
-        """Whether Lightning's own backward and step add anything to the plain computation.
-
-        They do with several processes (the strategy's backward), with a precision plugin that
-        scales the loss (16-mixed) or is not one of the two plain ones, and when a callback or
-        a subclass listens to the per-update hooks. Otherwise `update` computes the same thing
-        without Lightning's per-call wrappers, which cost more than a small model's own update.
-        """
-        trainer = self.trainer
-        plugin = trainer.precision_plugin
-        if trainer.world_size > 1 or type(plugin) not in (Precision, MixedPrecision):
-            return True
-        if getattr(plugin, "scaler", None) is not None:
-            return True
-        if any(is_overridden(h, c, L.Callback) for c in trainer.callbacks for h in UPDATE_HOOKS):
-            return True
-        return any(is_overridden(h, self, StepTask) for h in (*UPDATE_HOOKS, "backward"))
+        self._through_lightning = self.lightning_update or needs_lightning_update(self)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Gradient clipping (trainer.gradient_clip_val), after any loss scaling was undone."""
         if self.gradient_clip_val:
             self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
-
-    def _update_function(self) -> Callable[[torch.Tensor], None]:
-        """`update(loss)`: the one path of every optimiser update of the run.
-
-        Zero the gradients, backward, `on_before_optimizer_step` (gradient clipping), the
-        optimiser step, the scheduler step. Through Lightning's `manual_backward` and
-        `LightningOptimizer.step` when `_needs_lightning_update`; otherwise the same
-        computation directly, advancing Lightning's update counter as its step would.
-        """
-        optimizer = self.optimizers()
-        scheduler = self.lr_schedulers()
-        schedule = scheduler.step if scheduler is not None else None
-        if self._through_lightning:
-
-            def update(loss: torch.Tensor) -> None:
-                optimizer.zero_grad(set_to_none=True)
-                self.manual_backward(loss)
-                optimizer.step()  # runs on_before_optimizer_step after unscaling
-                if schedule is not None:
-                    schedule()
-
-            return update
-
-        raw = optimizer.optimizer
-        # The run's first update takes the optimiser's own step: schedulers check that it
-        # was called before their first step.
-        step = (plain_sgd_update(raw) if self.global_step > 0 else None) or raw.step
-        trained, before_step = self._trained, self.on_before_optimizer_step
-        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-
-        def update(loss: torch.Tensor) -> None:
-            for p in trained:
-                p.grad = None
-            loss.backward()
-            before_step(raw)
-            progress.increment_ready()
-            step()
-            progress.increment_completed()
-            if schedule is not None:
-                schedule()
-
-        return update
 
     def training_step(self, batch: Chunk, batch_idx: int) -> torch.Tensor:
         first = self.global_step
@@ -305,7 +221,8 @@ class StepTask(L.LightningModule):
         if self.trainer.max_steps > 0:
             updates = min(updates, self.trainer.max_steps - first)
         # The loop runs hundreds of thousands of times: look everything up once.
-        update, objective, minibatch = self._update_function(), self.objective, batch.minibatch
+        update = update_function(self, self._through_lightning)
+        objective, minibatch = self.objective, batch.minibatch
         log_every, since_log = self.schedule.log_every, self._since_log
         probe = self.update_probe
         total = 0.0
