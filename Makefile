@@ -8,7 +8,7 @@ TEXT := data/tinyshakespeare.txt
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-threads bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
+.PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ tensorboard: install ## Serve every run under logs/ on http://127.0.0.1:6006
 
 bench: install data ## Speed benchmark: the notebook's loop vs charlm, diagnostics on and off, mlp_fast (about 10 minutes)
 	$(BIN)/python bench/speed.py $(ARGS)
+
+bench-profile: install data ## Where the loop's time goes: charlm's cost per update and per run against the plain loop, and a cProfile of a run by phase (about 2 minutes)
+	$(BIN)/python bench/profile_loop.py $(ARGS)
 
 bench-threads: install data ## Runs sharing the machine: one alone, two at once, a joblib sweep of two, num_threads=auto against null (about 3 minutes)
 	$(BIN)/python bench/threads.py $(ARGS)

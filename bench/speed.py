@@ -241,7 +241,11 @@ def run_child(
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if out.returncode != 0:
         sys.exit(f"{kind} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    # One line per run as it ends, so that a long benchmark shows its progress.
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float))
+    print(f"  [{kind} {' '.join(overrides or [])}] {shown}", flush=True)
+    return result
 
 
 def main() -> None:
