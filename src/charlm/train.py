@@ -202,7 +202,7 @@ def train_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
 
             found = find_lr(cfg.lr_find, run.trainer, run.task, run.datamodule, run.output_dir)
             return Trained(found, run.task, run.datamodule)
-        train_time = fit(run)
+        train_time = fit_run(run)
         scored = test_and_restore(run)
         metrics = record(run, scored, train_time, share)
         return Trained(metrics, run.task, run.datamodule)
@@ -314,7 +314,7 @@ def build_trainer(
     return build(cfg.trainer, callbacks=callbacks, logger=loggers or False, **kwargs)
 
 
-def fit(run: BuiltRun) -> float:
+def fit_run(run: BuiltRun) -> float:
     """Train; the seconds it took. A diverged run says which checkpoints it kept."""
     started = time.perf_counter()
     try:
