@@ -17,11 +17,8 @@
 
 # %%
 # %matplotlib inline
-import logging
 import os
 from pathlib import Path
-
-import lightning.pytorch  # noqa: F401  (importé d'abord : le niveau de log ci-dessous tient)
 
 import charlm
 from charlm.figures import decision_boundary_figure
@@ -29,13 +26,6 @@ from charlm.figures import decision_boundary_figure
 # La racine du dépôt charlm (data/, logs/) ; les tests la remplacent par un dossier temporaire.
 ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
-# Ni barre de progression, ni résumé du modèle, ni bannière de Lightning : le tableau final suffit.
-QUIET = [
-    "callbacks.progress_bar=null",
-    "+trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 # %% [markdown]
 # ## Le modèle linéaire
@@ -43,7 +33,7 @@ logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 # `experiment=token_linear` : une couche `Linear(2, 2)`, SGD, 1 000 mises à jour.
 
 # %%
-linear = charlm.fit("token_linear", QUIET, root=ROOT)
+linear = charlm.fit("token_linear", root=ROOT, quiet=True)
 linear.metrics["test"]
 
 # %% [markdown]
@@ -62,7 +52,7 @@ decision_boundary_figure(linear.model, x, y, title="modèle linéaire : une droi
 # partent de 0,5 pour qu'aucune ReLU ne naisse morte ; 200 mises à jour suffisent.
 
 # %%
-hidden = charlm.fit("token_xor", QUIET, root=ROOT)
+hidden = charlm.fit("token_xor", root=ROOT, quiet=True)
 decision_boundary_figure(hidden.model, x, y, title="une couche cachée : deux frontières")
 
 # %% [markdown]

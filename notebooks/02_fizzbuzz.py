@@ -9,11 +9,8 @@
 
 # %%
 # %matplotlib inline
-import logging
 import os
 from pathlib import Path
-
-import lightning.pytorch  # noqa: F401  (importé d'abord : le niveau de log ci-dessous tient)
 
 import charlm
 from charlm.data.tables import FIZZBUZZ_CLASSES, fizzbuzz_text
@@ -21,9 +18,7 @@ from charlm.figures import confusion_figure
 
 ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
-QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false"]
 STEPS = ["trainer.max_steps=3000", "trainer.val_check_interval=1000"] if QUICK else []
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 # %% [markdown]
 # ## Le réseau du TD1
@@ -32,7 +27,7 @@ logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 # jour de 128 nombres.
 
 # %%
-td1 = charlm.fit("fizzbuzz_td1", QUIET + STEPS, root=ROOT)
+td1 = charlm.fit("fizzbuzz_td1", STEPS, root=ROOT, quiet=True)
 
 # %% [markdown]
 # ## La recette de charlm
@@ -41,7 +36,7 @@ td1 = charlm.fit("fizzbuzz_td1", QUIET + STEPS, root=ROOT)
 # nombre de mises à jour.
 
 # %%
-best = charlm.fit("fizzbuzz", QUIET + STEPS, root=ROOT)
+best = charlm.fit("fizzbuzz", STEPS, root=ROOT, quiet=True)
 
 # %% [markdown]
 # Ce que le réseau affiche pour 1..100 (en majuscules : ses erreurs) :

@@ -8,11 +8,9 @@
 
 # %%
 # %matplotlib inline
-import logging
 import os
 from pathlib import Path
 
-import lightning.pytorch  # noqa: F401  (importé d'abord : le niveau de log ci-dessous tient)
 import torch
 
 import charlm
@@ -22,13 +20,6 @@ from charlm.models import Perceptron, XORNetwork
 
 ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
-# Ni barre de progression, ni résumé du modèle, ni bannière de Lightning : le tableau final suffit.
-QUIET = [
-    "callbacks.progress_bar=null",
-    "+trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 # %% [markdown]
 # ## Les perceptrons du cours, poids à la main
@@ -63,7 +54,7 @@ decision_boundary_figure(xor, *gate_table("xor"), title="XOR = ET(OU, NON ET)")
 
 # %%
 gates = {
-    gate: charlm.fit("logic_gates", QUIET + [f"data.gate={gate}"], root=ROOT)
+    gate: charlm.fit("logic_gates", [f"data.gate={gate}"], root=ROOT, quiet=True)
     for gate in ("and", "or", "xor")
 }
 for gate, run in gates.items():
@@ -80,7 +71,7 @@ decision_boundary_figure(gates["xor"].model, *gate_table("xor"), title="une unit
 # de 0,9, 5 000 pas. Sa frontière : la bande du cours, entre deux droites.
 
 # %%
-net221 = charlm.fit("xor_sigmoid", QUIET, root=ROOT)
+net221 = charlm.fit("xor_sigmoid", root=ROOT, quiet=True)
 decision_boundary_figure(net221.model, *gate_table("xor"), title="réseau 2-2-1 : XOR appris")
 
 # %%

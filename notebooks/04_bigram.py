@@ -9,11 +9,9 @@
 
 # %%
 # %matplotlib inline
-import logging
 import os
 from pathlib import Path
 
-import lightning.pytorch  # noqa: F401  (importé d'abord : le niveau de log ci-dessous tient)
 import torch
 
 import charlm
@@ -23,13 +21,6 @@ from charlm.figures import bigram_figure, next_char_figure
 
 ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
-# Ni barre de progression, ni résumé du modèle, ni bannière de Lightning : le tableau final suffit.
-QUIET = [
-    "callbacks.progress_bar=null",
-    "+trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 # %% [markdown]
 # ## Compter
@@ -62,14 +53,12 @@ print(f"comptage : {optimum:.4f}")
 # 600 pas, pénalité 0,01 · mean(W²). `bigram_converged` : la même sans pénalité, 1 000 pas.
 
 # %%
-notebook = charlm.fit("bigram", QUIET + (["trainer.max_steps=100"] if QUICK else []), root=ROOT)
+notebook = charlm.fit("bigram", (["trainer.max_steps=100"] if QUICK else []), root=ROOT, quiet=True)
 converged = charlm.fit(
     "bigram_converged",
-    QUIET
-    + (
-        ["model/optimizer=adam", "model.optimizer.lr=0.3", "trainer.max_steps=100"] if QUICK else []
-    ),
+    (["model/optimizer=adam", "model.optimizer.lr=0.3", "trainer.max_steps=100"] if QUICK else []),
     root=ROOT,
+    quiet=True,
 )
 
 # %% [markdown]

@@ -8,11 +8,9 @@
 
 # %%
 # %matplotlib inline
-import logging
 import os
 from pathlib import Path
 
-import lightning.pytorch  # noqa: F401  (importé d'abord : le niveau de log ci-dessous tient)
 import torch
 
 import charlm
@@ -20,13 +18,6 @@ from charlm.figures import embedding_figure, next_char_figure
 
 ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
-# Ni barre de progression, ni résumé du modèle, ni bannière de Lightning : le tableau final suffit.
-QUIET = [
-    "callbacks.progress_bar=null",
-    "+trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 # %% [markdown]
 # ## Entraîner
@@ -36,7 +27,7 @@ logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 # %%
 steps = ["trainer.max_steps=10000", "trainer.val_check_interval=2500"] if QUICK else []
-run = charlm.fit("bengio2003", QUIET + steps, root=ROOT)
+run = charlm.fit("bengio2003", steps, root=ROOT, quiet=True)
 
 # %% [markdown]
 # ## La courbe de perte

@@ -18,11 +18,9 @@
 
 # %%
 # %matplotlib inline
-import logging
 import os
 from pathlib import Path
 
-import lightning.pytorch  # noqa: F401  (importé d'abord : le niveau de log ci-dessous tient)
 import torch
 
 import charlm
@@ -32,13 +30,6 @@ from charlm.inference import evaluate_words
 
 ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
-# Ni barre de progression, ni résumé du modèle, ni bannière de Lightning : le tableau final suffit.
-QUIET = [
-    "callbacks.progress_bar=null",
-    "+trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 # %% [markdown]
 # ## Entraîner le GRU et le Transformer
@@ -62,8 +53,8 @@ if QUICK:
     ]
 else:
     gru_args, transformer_args = [], ["time_budget_s=150"]
-gru = charlm.fit("gru", QUIET + gru_args, root=ROOT)
-transformer = charlm.fit("transformer", QUIET + transformer_args, root=ROOT)
+gru = charlm.fit("gru", gru_args, root=ROOT, quiet=True)
+transformer = charlm.fit("transformer", transformer_args, root=ROOT, quiet=True)
 
 # %% [markdown]
 # Les deux courbes de perte, lues dans les enregistrements de chaque run :

@@ -9,12 +9,10 @@
 
 # %%
 # %matplotlib inline
-import logging
 import math
 import os
 from pathlib import Path
 
-import lightning.pytorch  # noqa: F401  (importé d'abord : le niveau de log ci-dessous tient)
 import torch
 import torch.nn.functional as F
 
@@ -25,13 +23,6 @@ from charlm.figures import loss_curves_figure
 
 ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
-# Ni barre de progression, ni résumé du modèle, ni bannière de Lightning : le tableau final suffit.
-QUIET = [
-    "callbacks.progress_bar=null",
-    "+trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 # %% [markdown]
 # ## Dans le réseau, avant tout entraînement
@@ -75,13 +66,13 @@ for init in ("randn", "kaiming"):
 
 # %%
 steps = 1000 if QUICK else 30000
-args = QUIET + [
+args = [
     f"trainer.max_steps={steps}",
     f"trainer.val_check_interval={steps // 4}",
     "trainer.log_every_n_steps=50",
 ]
 runs = {
-    step: charlm.fit(None, args + [f"+lesson_step={step}"], root=ROOT)
+    step: charlm.fit(None, args + [f"+lesson_step={step}"], root=ROOT, quiet=True)
     for step in ("original", "kaiming")
 }
 for step, run in runs.items():

@@ -10,24 +10,15 @@
 
 # %%
 # %matplotlib inline
-import logging
 import os
 from pathlib import Path
 
-import lightning.pytorch  # noqa: F401  (importé d'abord : le niveau de log ci-dessous tient)
 import torch
 
 import charlm
 
 ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
-# Ni barre de progression, ni résumé du modèle, ni bannière de Lightning : le tableau final suffit.
-QUIET = [
-    "callbacks.progress_bar=null",
-    "+trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 # %% [markdown]
 # ## Entraîner
@@ -46,7 +37,7 @@ if QUICK:
     ]
 else:
     args = ["trainer.max_steps=20000", "trainer.val_check_interval=2000"]
-run = charlm.fit("tp3", QUIET + args, root=ROOT)
+run = charlm.fit("tp3", args, root=ROOT, quiet=True)
 
 # %% [markdown]
 # ## Le tokenizer

@@ -134,3 +134,30 @@ def test_a_run_without_tensorboard_records_says_how_to_get_curves(tmp_path, word
         run.curves()
     with pytest.raises(charlm.CharlmError, match="no metrics.json"):
         charlm.Run.load(tmp_path)
+
+
+@pytest.mark.slow
+def test_quiet_fit_keeps_lightning_s_console_messages_out_and_restores_its_handler(tmp_path, words):
+    import io
+    import logging
+
+    # Where the root logger has no handler (a Jupyter kernel), Lightning prints through a
+    # console handler of its own and does not propagate: the red boxes quiet=True removes.
+    console = io.StringIO()
+    handler = logging.StreamHandler(console)
+    lightning_logger = logging.getLogger("lightning.pytorch")
+    lightning_logger.addHandler(handler)
+    try:
+        loud = charlm.fit(None, [f"data.path={words}", *QUICK], root=tmp_path)
+        assert "GPU available" in console.getvalue()
+        console.seek(0)
+        console.truncate()
+        quiet = charlm.fit(None, [f"data.path={words}", *QUICK], root=tmp_path, quiet=True)
+        assert console.getvalue() == ""
+        assert handler.level == logging.NOTSET  # given back as it was
+    finally:
+        lightning_logger.removeHandler(handler)
+    assert loud.config.trainer.enable_model_summary is not False
+    assert quiet.config.trainer.enable_model_summary is False
+    assert quiet.config.trainer.enable_progress_bar is False
+    assert quiet.metrics["val"] == pytest.approx(loud.metrics["val"], rel=1e-6)

@@ -21,6 +21,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from charlm.errors import CharlmError, ConfigError
 
+# fit(quiet=True): no progress bar and no model summary (the closing table stays).
+QUIET_OVERRIDES = (
+    "++callbacks.progress_bar=null",
+    "++trainer.enable_progress_bar=false",
+    "++trainer.enable_model_summary=false",
+)
+
 # The records a run's curves are read from (TensorBoard's event files, under tensorboard/).
 CURVE_TAGS = ("train/loss", "val/loss")
 
@@ -101,17 +108,22 @@ def fit(
     overrides: Sequence[str] = (),
     *,
     root: str | Path | None = None,
+    quiet: bool = False,
 ) -> Run:
     """Train one run as `charlm-train experiment=EXPERIMENT OVERRIDES...` would, in this process.
 
     `root` is the directory whose `data/` and `logs/` the run uses (the default, as for
     `charlm-train`: $CHARLM_ROOT, else the current directory). A bad value raises the
     `CharlmError` whose line `charlm-train` prints; nothing already written is touched.
+    `quiet=True` (for notebooks) shows only the closing table: no progress bar, no model
+    summary, and Lightning's messages go to the run's log file but not to the console.
     """
     from charlm.config import preflight_problem
     from charlm.train import train_run
 
     args = ([f"experiment={experiment}"] if experiment else []) + list(overrides)
+    if quiet:
+        args += QUIET_OVERRIDES
     cfg, hydra_cfg = compose_train(args, root)
     run_dir = Path(str(hydra_cfg.run.dir))
     problem = preflight_problem(cfg, run_dir)
@@ -125,7 +137,7 @@ def fit(
     OmegaConf.save(cfg, saved / "config.yaml")
     OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), saved / "hydra.yaml")
     OmegaConf.save(OmegaConf.create(args), saved / "overrides.yaml")
-    with _run_log(run_dir / f"{cfg.task_name}.log"):
+    with _run_log(run_dir / f"{cfg.task_name}.log"), _quiet_console(quiet):
         trained = train_run(cfg)
     model = getattr(trained.task, "net", None)
     if model is not None:
@@ -136,18 +148,14 @@ def fit(
     return Run(run_dir, trained.metrics, model, cfg, trained.datamodule)
 
 
-def compose_train(
-    overrides: Sequence[str], root: str | Path | None = None
-) -> tuple[DictConfig, DictConfig]:
-    """The run config `charlm-train OVERRIDES` composes, and its `hydra` node apart.
-
-    Whatever Hydra state the caller has (an `initialize` of its own) is kept as it was.
-    """
+def compose_config(overrides: Sequence[str]) -> DictConfig:
+    """`train.yaml` composed with `overrides`, its `hydra` node included; a config that does not
+    compose is a one-line `ConfigError`. Whatever Hydra state the caller has (an `initialize` of
+    its own) is kept as it was."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from hydra.initialize import get_gh_backup, restore_gh_from_backup
-    from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
 
     from charlm.config import config_dir, register_resolvers
@@ -157,12 +165,21 @@ def compose_train(
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+            return compose("train", overrides=list(overrides), return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"{' '.join(overrides) or 'the default config'}: {first}") from None
     finally:
         restore_gh_from_backup(backup)
+
+
+def compose_train(
+    overrides: Sequence[str], root: str | Path | None = None
+) -> tuple[DictConfig, DictConfig]:
+    """The run config `charlm-train OVERRIDES` composes, and its `hydra` node apart."""
+    from hydra.types import RunMode
+
+    cfg = compose_config(overrides)
     with open_dict(cfg):
         if root is not None:
             cfg.paths.root_dir = str(Path(root).resolve())
@@ -182,6 +199,28 @@ def compose_train(
             "once per run, or use charlm-train -m",
         )
     return cfg, hydra_cfg
+
+
+@contextmanager
+def _quiet_console(quiet: bool) -> Iterator[None]:
+    """With `quiet`, the console handlers Lightning gave its own loggers (where the root logger
+    has none, as in a Jupyter kernel) pass warnings only; every other handler is left as is."""
+    import lightning.pytorch  # noqa: F401  (its import is what adds those handlers)
+
+    handlers = [
+        h
+        for name in ("lightning.pytorch", "lightning.fabric")
+        for h in logging.getLogger(name).handlers
+        if quiet and type(h) is logging.StreamHandler
+    ]
+    levels = [h.level for h in handlers]
+    for h in handlers:
+        h.setLevel(max(h.level, logging.WARNING))
+    try:
+        yield
+    finally:
+        for h, level in zip(handlers, levels, strict=True):
+            h.setLevel(level)
 
 
 @contextmanager
