@@ -6,6 +6,8 @@ SHARED_DATA ?= ../shared/data
 CORPUS := data/civil_mots.txt
 TEXT := data/tinyshakespeare.txt
 ARGS ?=
+# pytest-xdist workers for `make test`: one per core this process may use.
+WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
@@ -51,8 +53,8 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests bench notebooks
 	$(BIN)/ruff format src tests bench notebooks
 
-test: install data lint ## Lint, then the test suite (a few minutes on 2 cores)
-	$(BIN)/pytest -q $(ARGS)
+test: install data lint ## Lint, then the whole test suite, one worker per core (about 8 minutes on 2 cores)
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup $(ARGS)
 
 tensorboard: install ## Serve every run under logs/ on http://127.0.0.1:6006
 	$(BIN)/tensorboard --logdir logs --host 127.0.0.1 --port 6006

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from charlm.config import config_dir, register_resolvers
+from charlm.runs import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "civil_mots.txt"
@@ -22,17 +21,6 @@ TINY_WORDS = [
     "riley", "zoey", "nora", "lily", "eleanor", "hannah", "lillian", "addison", "aubrey",
     "ellie", "stella", "natalie", "zoe",
 ]  # fmt: skip
-
-
-# The neural bigram trained to convergence on a word list (no penalty, Adam, full batch).
-CONVERGED_BIGRAM = (
-    "experiment=bigram",
-    "model.net.penalty=0",
-    "model/optimizer=adam",
-    "model.optimizer.lr=0.1",
-    "trainer.max_steps=3000",
-    "callbacks.progress_bar=null",
-)
 
 
 @pytest.fixture
@@ -54,16 +42,65 @@ def corpus() -> Path:
     return CORPUS
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs `-n auto`), each worker keeps to cores of its own.
+
+    Runs with num_threads=auto then take one thread per core of their worker, whatever the
+    other worker is doing, so a test's thread count (and its floating-point results) does not
+    depend on which tests happen to run beside it; subprocesses inherit the mask.
+    """
+    worker, count = (
+        os.environ.get("PYTEST_XDIST_WORKER"),
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT"),
+    )
+    if not worker or not count or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < int(count):
+        return
+    mine = set(cores[int(worker.removeprefix("gw")) :: int(count)])
+    os.sched_setaffinity(0, mine)
+    os.environ["OMP_NUM_THREADS"] = str(len(mine))
+    import torch
+
+    torch.set_num_threads(len(mine))
+
+
+def _shared_fixture_group(item: pytest.Item) -> str | None:
+    """The first module or session fixture of this suite that `item` uses, as a group name."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in item.fixturenames:
+        for d in definitions.get(name, ()):
+            ours = d.func.__module__.startswith(("conftest", "test_"))
+            if ours and d.scope in ("module", "session"):
+                return f"{item.module.__name__ if d.scope == 'module' else 'session'}.{name}"
+    return None
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under pytest-xdist's `--dist loadgroup` (`make test`), the tests that share one of this
+    suite's module or session fixtures (a reference run, executed notebooks) go to the same
+    worker, so the shared run is made once, not once per worker. (Marked here, as items are
+    collected: xdist reads the marks in its own pytest_collection_modifyitems.)"""
+    # A worker sees --dist=loadgroup as the `loadgroup` option pytest-xdist gives it.
+    if getattr(item.config.option, "loadgroup", False):
+        group = _shared_fixture_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup`, the groups are handed out first, so the longest pieces of work
+    do not come last (a stable sort: the order is kept otherwise)."""
+    if getattr(config.option, "loadgroup", False):
+        items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+
+
 def compose_train(root: Path, *overrides: str, output_dir: Path | None = None) -> DictConfig:
-    """Compose `train.yaml` with overrides, writing under `root`."""
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=list(overrides))
-    finally:
-        GlobalHydra.instance().clear()
+    """Compose `train.yaml` with overrides as charlm.fit does, writing under `root`."""
+    cfg = compose_config(overrides)
     with open_dict(cfg):
+        del cfg["hydra"]
         cfg.paths.root_dir = str(root)
         cfg.paths.output_dir = str(output_dir or root / "run")
     return cfg
@@ -100,3 +137,25 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     metrics = train(cfg)
     return {"cfg": cfg, "metrics": metrics, "corpus": corpus, "dir": Path(cfg.paths.output_dir)}
+
+
+@pytest.fixture(scope="session")
+def converged_bigram(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The neural bigram trained to convergence on the tiny word list (no penalty, Adam, full
+    batch), shared by the tests that compare it with the counts."""
+    from charlm.train import train
+
+    root = tmp_path_factory.mktemp("bigram")
+    corpus = root / "words.txt"
+    corpus.write_text("\n".join(TINY_WORDS) + "\n", encoding="utf-8")
+    cfg = compose_train(
+        root,
+        "experiment=bigram",
+        f"data.path={corpus}",
+        "model.net.penalty=0",
+        "model/optimizer=adam",
+        "model.optimizer.lr=0.1",
+        "trainer.max_steps=3000",
+        "callbacks.progress_bar=null",
+    )
+    return train(cfg)

@@ -3,7 +3,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import CONVERGED_BIGRAM
 
 from charlm import Vocabulary, context_windows, load_words
 from charlm.train import train
@@ -21,9 +20,8 @@ def _count_model(words: list[str]) -> tuple[torch.Tensor, float]:
 
 
 @pytest.mark.slow
-def test_trained_softmax_w_rows_are_the_normalised_counts(make_cfg, tiny_corpus, tiny_words):
-    cfg = make_cfg(*CONVERGED_BIGRAM, f"data.path={tiny_corpus}")
-    metrics = train(cfg)
+def test_trained_softmax_w_rows_are_the_normalised_counts(converged_bigram, tiny_words):
+    metrics = converged_bigram
     probs, nll = _count_model(tiny_words)
     ckpt = torch.load(metrics["last_checkpoint"], weights_only=True)
     softmax_w = F.softmax(ckpt["state_dict"]["net.W"], dim=1)

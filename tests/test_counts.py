@@ -2,12 +2,10 @@
 
 import pytest
 import torch
-from conftest import CONVERGED_BIGRAM
 
 from charlm import BigramCounts, Vocabulary, evaluate_lm, load_model, load_words
 from charlm.data.batches import TensorSlices
 from charlm.data.windows import context_windows
-from charlm.train import train
 
 
 def test_counts_are_the_bigram_table(tiny_words):
@@ -39,11 +37,8 @@ def test_counts_model_works_as_a_language_model(tiny_words):
 
 
 @pytest.mark.slow
-def test_converged_neural_bigram_samples_the_same_words_as_the_counts(
-    make_cfg, tiny_corpus, tiny_words
-):
-    cfg = make_cfg(*CONVERGED_BIGRAM, f"data.path={tiny_corpus}")
-    neural = load_model(train(cfg)["last_checkpoint"])
+def test_converged_neural_bigram_samples_the_same_words_as_the_counts(converged_bigram, tiny_words):
+    neural = load_model(converged_bigram["last_checkpoint"])
     counts = BigramCounts.from_words(tiny_words, neural.vocab, alpha=0)
     seed = 2147483647
     expected = counts.sample(20, generator=torch.Generator().manual_seed(seed))
