@@ -43,7 +43,7 @@ def corpus() -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (`make test` runs `-n auto`), each worker keeps to cores of its own.
+    """Under pytest-xdist (`make test` runs a worker per core), each keeps to cores of its own.
 
     Runs with num_threads=auto then take one thread per core of their worker, whatever the
     other worker is doing, so a test's thread count (and its floating-point results) does not
