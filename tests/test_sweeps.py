@@ -15,6 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from charlm.config import config_dir
+from charlm.errors import CharlmError
 from charlm.report import collect
 
 TINY = ("trainer.max_steps=200", "trainer.val_check_interval=100", "callbacks.progress_bar=null",
@@ -229,6 +230,9 @@ def test_ddp_needs_one_update_per_batch(tmp_path, tiny_corpus):
     )  # fmt: skip
     assert out.returncode != 0
     assert "add data.steps_per_batch=1" in out.stdout + out.stderr
+    # Refused in the launching process, before the two processes start.
+    assert "Initializing distributed" not in out.stdout + out.stderr
+    assert not (tmp_path / "ddp" / "checkpoints").exists()
 
 
 def _free_port() -> int:
@@ -283,3 +287,19 @@ def test_a_real_tensorboard_server_serves_the_runs_scalars_and_hparams(trained_r
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@pytest.mark.slow
+def test_the_datamodule_refuses_chunks_in_each_process_of_a_multi_process_run(tiny_corpus):
+    # The same refusal where charlm.train is not the caller: a Trainer of several processes.
+    from types import SimpleNamespace
+
+    from charlm.data import CharWindowDataModule
+
+    dm = CharWindowDataModule(tiny_corpus, split=[0.6, 0.2, 0.2], steps_per_batch=10)
+    dm.setup()
+    dm.trainer = SimpleNamespace(world_size=2, global_rank=1, max_steps=100, global_step=0)
+    with pytest.raises(CharlmError, match="add data.steps_per_batch=1"):
+        dm.train_dataloader()
+    dm.connect(steps_per_batch=1)
+    assert dm.train_dataloader().dataset.seed == dm.seed + 1  # each process its own batches

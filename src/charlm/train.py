@@ -267,12 +267,18 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
         gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm") or "norm",
         lightning_update=bool(cfg.get("lightning_update")),
     )
+    trainer = build_trainer(cfg, schedule, datamodule.has_split("val"), extra_callbacks)
+    if trainer.world_size > 1 and schedule.chunk > 1:
+        # Said here, before any process starts, as well as by the DataModule in each process.
+        raise ConfigError(
+            f"data.steps_per_batch={schedule.chunk}: multi-process training ({trainer.world_size}"
+            " processes) takes one update per batch; add data.steps_per_batch=1"
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     save = getattr(getattr(datamodule, "vocab", None), "save", None)
     if callable(save):
         # A run of tokens keeps its tokenizer beside its checkpoints (which hold it too).
         save(output_dir / "tokenizer.json")
-    trainer = build_trainer(cfg, schedule, datamodule.has_split("val"), extra_callbacks)
     return BuiltRun(cfg, datamodule, task, trainer, output_dir)
 
 
