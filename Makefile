@@ -33,7 +33,7 @@ train: install data ## Train the notebook's MLP (experiment=bengio2003); or ARGS
 
 test-fast: install ## The edit-test loop: lint, then every test not marked slow (under a minute on 2 cores)
 	$(BIN)/ruff check src tests bench notebooks
-	$(BIN)/pytest -q -m "not slow" $(ARGS)
+	$(BIN)/pytest -q -m "not slow" -n $(WORKERS) --dist loadgroup $(ARGS)
 
 notebooks: install data ## Execute the course's lessons (notebooks/*.py) into build/notebooks/ (.ipynb and .html, with figures; about 20 minutes, CHARLM_QUICK=1: 2)
 	@mkdir -p build/notebooks
