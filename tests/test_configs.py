@@ -71,6 +71,8 @@ PARTNERS = {
     ("data", "gates"): ["model=linear_classifier", "callbacks=classifier"],
     ("data", "fizzbuzz"): ["model=mlp_classifier", "callbacks=classifier"],
     ("callbacks", "classifier"): ["data=token", "model=mlp_classifier"],
+    # Multi-process runs take one update per batch (build_run refuses chunks).
+    ("trainer", "ddp_sim"): ["data.steps_per_batch=1"],
 }
 
 
