@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from commands import run_command
 from conftest import TINY_WORDS, compose_train
 
 from charlm import load_model
@@ -22,10 +23,7 @@ BIN = Path(sys.executable).parent
 
 
 def _cli(program: str, *args: str, cwd: Path | None = None, stdin: str | None = None):
-    return subprocess.run(
-        [str(BIN / program), *args], capture_output=True, text=True, timeout=300, cwd=cwd,
-        input=stdin,
-    )  # fmt: skip
+    return run_command(program, *args, cwd=cwd, stdin=stdin)
 
 
 def _one_error_line(out: subprocess.CompletedProcess, program: str) -> str:

@@ -5,16 +5,15 @@ import subprocess
 import sys
 
 import pytest
+from commands import run_command
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from charlm.inference import novelty, novelty_summary
 from charlm.train import train
 
 
-def _run(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120
-    )
+def _run(module: str, *args: str, process: bool = False) -> subprocess.CompletedProcess:
+    return run_command(module, *args, process=process)
 
 
 def test_novelty_on_a_known_split():
@@ -68,7 +67,10 @@ def test_charlm_eval_table_and_json(trained_run, tmp_path):
     extra = tmp_path / "more.txt"
     extra.write_text("emma\nmila\nava\n", encoding="utf-8")
     output = tmp_path / "eval.json"
-    out = _run("charlm.evaluate", f"ckpt={ckpt}", f"words={extra}", f"output={output}")
+    # The installed entry point, in a process of its own.
+    out = _run(
+        "charlm.evaluate", f"ckpt={ckpt}", f"words={extra}", f"output={output}", process=True
+    )
     assert out.returncode == 0, out.stderr
     for row in ("train", "val", "test", "more.txt"):
         assert any(line.startswith(row) for line in out.stdout.splitlines())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from commands import run_command
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
@@ -358,10 +358,10 @@ def test_charlm_inspect_writes_the_figure_of_a_checkpoint(trained_run, tmp_path)
         f"ckpt={ckpt}",
         f"output={tmp_path / 'cli.png'}",
     ]
-    done = subprocess.run(cli, capture_output=True, text=True)
+    done = run_command(*cli[2:], process=True)  # the installed entry point, in its own process
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"diagnostics figure written to {tmp_path / 'cli.png'}"
     assert (tmp_path / "cli.png").is_file()
-    done = subprocess.run([*cli[:4], "batch_size=0"], capture_output=True, text=True)
+    done = run_command(*cli[2:4], "batch_size=0")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].endswith("batch_size=0: must be an integer >= 1")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 import torch
+from commands import run_command
 from conftest import TINY_WORDS
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -47,11 +45,11 @@ def _layout(run_dir: Path) -> list[str]:
 def test_fit_gives_charlm_train_s_metrics_and_run_directory(tmp_path, words):
     overrides = [f"data.path={words}", *QUICK]
     cli_dir, fit_dir = tmp_path / "cli", tmp_path / "fit"
-    subprocess.run(
-        [sys.executable, "-m", "charlm.train", *overrides, f"hydra.run.dir={cli_dir}"],
-        cwd=tmp_path, check=True, capture_output=True, timeout=300,
-        env={**os.environ, "CHARLM_ROOT": str(tmp_path)},
+    done = run_command(
+        "charlm-train", *overrides, f"hydra.run.dir={cli_dir}", cwd=tmp_path,
+        env={"CHARLM_ROOT": str(tmp_path)},
     )  # fmt: skip
+    assert done.returncode == 0, done.stderr
     run = charlm.fit(None, [*overrides, f"hydra.run.dir={fit_dir}"], root=tmp_path)
     cli = json.loads((cli_dir / "metrics.json").read_text())
     # The same call from a notebook, in a kernel of its own.

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import math
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from commands import run_command
 from conftest import compose_train
 
 from charlm import load_model
@@ -35,7 +34,6 @@ from charlm.models import BengioMLP, RecurrentLM
 from charlm.score import score_lines
 from charlm.train import train
 
-BIN = Path(sys.executable).parent
 WORDS = [
     "the",
     "cat",
@@ -278,8 +276,7 @@ def test_bad_cleaning_rules_get_one_line_errors(tmp_path: Path):
         clean_rules([{"pattern": "(unclosed"}])
     with pytest.raises(Exception, match="unknown flag"):
         clean_rules([{"pattern": "a", "flags": ["NOPE"]}])
-    out = subprocess.run([str(BIN / "charlm-clean"), str(tmp_path / "none.md")],
-                         capture_output=True, text=True)  # fmt: skip
+    out = run_command("charlm-clean", str(tmp_path / "none.md"), process=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().startswith("charlm-clean: error: ")
 
@@ -362,13 +359,11 @@ def test_scoring_a_text_in_bits_per_character(token_run: dict, tmp_path: Path):
     text = tmp_path / "two.txt"
     text.write_text("The cat sat.\nA rat ran.\n", encoding="utf-8")
     ckpt = str(token_run["run"] / "checkpoints" / "last.ckpt")
-    out = subprocess.run([str(BIN / "charlm-score"), f"ckpt={ckpt}", f"text={text}",
-                          "format=json"], capture_output=True, text=True)  # fmt: skip
+    out = run_command("charlm-score", f"ckpt={ckpt}", f"text={text}", "format=json")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)["summary"]
     assert summary["lines"] == 2 and summary["unit_name"] == "tokens" and summary["bpc"] > 0
-    out = subprocess.run([str(BIN / "charlm-sample"), f"ckpt={ckpt}", "n=3"],
-                         capture_output=True, text=True)  # fmt: skip
+    out = run_command("charlm-sample", f"ckpt={ckpt}", "n=3")
     assert out.returncode == 0, out.stderr
     rows = out.stdout.splitlines()[:3]
     assert len(rows) == 3 and all(r.split()[0] in ("train", "held-out", "new") for r in rows)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from commands import run_command
 
 import charlm
 from charlm.data.protocol import LanguageData, TaskData, missing_members
@@ -160,13 +161,13 @@ def test_tables_follow_the_metrics_they_are_given(tmp_path):
 
 @pytest.mark.slow
 def test_charlm_report_parses_its_arguments_with_argparse(tmp_path):
-    run = [sys.executable, "-m", "charlm.report"]
-    shown = subprocess.run([*run, "--help"], capture_output=True, text=True)
+    # The installed entry point, in a process of its own, then in this one.
+    shown = run_command("charlm-report", "--help", process=True)
     assert shown.returncode == 0 and "usage: charlm-report" in shown.stdout
-    missing = subprocess.run([*run, str(tmp_path / "nope")], capture_output=True, text=True)
+    missing = run_command("charlm-report", str(tmp_path / "nope"))
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1].endswith("nope is not a directory")
-    empty = subprocess.run([*run, str(tmp_path)], capture_output=True, text=True)
+    empty = run_command("charlm-report", str(tmp_path))
     assert empty.returncode == 2 and "no runs" in empty.stderr
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from commands import run_command
 from conftest import TINY_WORDS, compose_train
 from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -100,11 +101,8 @@ def test_impossible_config_values_are_named_before_training(
     assert not Path(cfg.paths.output_dir).exists()
 
 
-def _cli(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "charlm.train", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs,
-    )  # fmt: skip
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return run_command("charlm-train", *args, cwd=cwd)
 
 
 @pytest.mark.slow

@@ -4,9 +4,9 @@ import csv
 import io
 import json
 import subprocess
-import sys
 
 import pytest
+from commands import run_command
 
 from charlm import load_model
 from charlm.checkpoint import checkpoint_words
@@ -14,11 +14,10 @@ from charlm.inference import evaluate_checkpoint
 from charlm.score import arrange, score_words, summary
 
 
-def _run(module: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True, text=True, timeout=120, input=stdin,
-    )  # fmt: skip
+def _run(
+    module: str, *args: str, stdin: str | None = None, process: bool = False
+) -> subprocess.CompletedProcess:
+    return run_command(module, *args, stdin=stdin, process=process)
 
 
 @pytest.fixture
@@ -83,7 +82,10 @@ def test_cli_writes_csv_json_and_a_table_from_a_file_or_stdin(mixed, trained_run
         assert float(row["nll"]) == pytest.approx(mixed["model"].log_prob(row["word"])[0], rel=1e-5)
 
     text = mixed["path"].read_text(encoding="utf-8")
-    out = _run("charlm.score", f"ckpt={ckpt}", "format=json", "sort=nll_per_char", stdin=text)
+    # The installed entry point, in a process of its own, reading its standard input.
+    out = _run(
+        "charlm.score", f"ckpt={ckpt}", "format=json", "sort=nll_per_char", stdin=text, process=True
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     per_char = [r["nll_per_char"] for r in result["words"]]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from commands import run_command
 from conftest import compose_train
 
 from charlm import load_model
@@ -57,7 +58,7 @@ def text_file(tmp_path: Path) -> Path:
 
 
 def _cli(program: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / program), *args], capture_output=True, text=True, timeout=300)
+    return run_command(program, *args)
 
 
 def _one_error(out: subprocess.CompletedProcess, program: str) -> str:
