@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from commands import run_command
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -23,11 +24,8 @@ TINY = ("trainer.max_steps=200", "trainer.val_check_interval=100", "callbacks.pr
         "callbacks.sample_words=null")  # fmt: skip
 
 
-def _multirun(tmp_path: Path, corpus: Path, *args: str, timeout: int = 600) -> tuple[str, Path]:
-    out = subprocess.run(
-        [sys.executable, "-m", "charlm.train", "-m", f"data.path={corpus}", *TINY, *args],
-        cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+def _multirun(tmp_path: Path, corpus: Path, *args: str) -> tuple[str, Path]:
+    out = run_command("charlm-train", "-m", f"data.path={corpus}", *TINY, *args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     sweeps = list((tmp_path / "logs" / "train" / "multiruns").iterdir())
     assert len(sweeps) == 1
@@ -92,9 +90,7 @@ def test_grid_multirun_runs_every_combination_and_reports_them(tmp_path, tiny_co
     assert best["val"]["loss"] == pytest.approx(losses[0])
     assert {"model.net.hidden_size=8", "model.net.emb_size=2"} & set(rows[0]["overrides"].split())
     # charlm-report gives the same table from the directory alone.
-    again = subprocess.run(
-        [sys.executable, "-m", "charlm.report", str(sweep)], capture_output=True, text=True
-    )
+    again = run_command("charlm-report", str(sweep))
     assert again.returncode == 0 and again.stdout.splitlines()[1].startswith(rows[0]["job"])
 
 
@@ -193,13 +189,11 @@ def _run_files(run: Path) -> set[str]:
     ids=["window", "sequence"],
 )  # fmt: skip
 def test_ddp_sim_trains_in_two_processes_with_synchronised_metrics(tmp_path, tiny_corpus, model):
-    common = [sys.executable, "-m", "charlm.train", f"data.path={tiny_corpus}", *model,
+    common = ["charlm-train", f"data.path={tiny_corpus}", *model,
               "data.steps_per_batch=1", "trainer.max_steps=60", "trainer.val_check_interval=30",
               "data.split=[0.6,0.2,0.2]", "callbacks.progress_bar=null"]  # fmt: skip
-    out = subprocess.run(
-        [*common, "trainer=ddp_sim", "hydra.run.dir=ddp"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    # The launching process is this one; ddp_spawn starts the two training processes.
+    out = run_command(*common, "trainer=ddp_sim", "hydra.run.dir=ddp", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     run = tmp_path / "ddp"
     metrics = json.loads((run / "metrics.json").read_text())
@@ -212,10 +206,7 @@ def test_ddp_sim_trains_in_two_processes_with_synchronised_metrics(tmp_path, tin
     # test/loss aggregated over both processes' shards equals the loss over the whole split.
     assert events.Scalars("test/loss")[-1].value == pytest.approx(metrics["test"]["loss"], rel=1e-5)
     if model:
-        single = subprocess.run(
-            [*common, "hydra.run.dir=single"], cwd=tmp_path, capture_output=True, text=True,
-            timeout=600,
-        )  # fmt: skip
+        single = run_command(*common, "hydra.run.dir=single", cwd=tmp_path)
         assert single.returncode == 0, single.stderr[-3000:]
         assert _run_files(run) == _run_files(tmp_path / "single")
         assert set(json.loads((tmp_path / "single" / "metrics.json").read_text())) == set(metrics)
@@ -223,10 +214,9 @@ def test_ddp_sim_trains_in_two_processes_with_synchronised_metrics(tmp_path, tin
 
 @pytest.mark.slow
 def test_ddp_needs_one_update_per_batch(tmp_path, tiny_corpus):
-    out = subprocess.run(
-        [sys.executable, "-m", "charlm.train", f"data.path={tiny_corpus}", "trainer=ddp_sim",
-         "trainer.max_steps=20", "callbacks.progress_bar=null", "hydra.run.dir=ddp"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    out = run_command(
+        "charlm-train", f"data.path={tiny_corpus}", "trainer=ddp_sim", "trainer.max_steps=20",
+        "callbacks.progress_bar=null", "hydra.run.dir=ddp", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode != 0
     assert "add data.steps_per_batch=1" in out.stdout + out.stderr
