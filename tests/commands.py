@@ -22,7 +22,7 @@ import subprocess
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -54,9 +54,23 @@ def run_command(
             [str(BIN / entry.name), *args], capture_output=True, text=True, timeout=timeout,
             cwd=cwd, input=stdin, env=None if env is None else {**os.environ, **env},
         )  # fmt: skip
-    main = entry.load()
+    return _in_this_process(entry.load(), [entry.name, *args], cwd, stdin, env)
+
+
+def run_python(code: str, cwd: Path | str | None = None) -> subprocess.CompletedProcess:
+    """Run `code` as `python -c code` would, in this process and a namespace of its own."""
+    return _in_this_process(
+        lambda: exec(compile(code, "<string>", "exec"), {"__name__": "__main__"}),
+        ["-c"], cwd, None, None,
+    )  # fmt: skip
+
+
+def _in_this_process(
+    main: Callable[[], object], argv: list[str], cwd: Path | str | None, stdin: str | None,
+    env: dict[str, str] | None,
+) -> subprocess.CompletedProcess:  # fmt: skip
     out, err = _text_stream(), _text_stream()
-    with _process_state_kept(), _as_process([entry.name, *args], cwd, stdin, out, err):
+    with _process_state_kept(), _as_process(argv, cwd, stdin, out, err):
         os.environ.update(env or {})
         try:
             main()
@@ -66,7 +80,7 @@ def run_command(
         except Exception:  # the interpreter would print the traceback and exit with 1
             traceback.print_exc(file=sys.stderr)
             status = 1
-    return subprocess.CompletedProcess([entry.name, *args], status, _read(out), _read(err))
+    return subprocess.CompletedProcess(argv, status, _read(out), _read(err))
 
 
 def _text_stream() -> io.TextIOWrapper:

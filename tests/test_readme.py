@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from commands import run_python
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -232,7 +233,5 @@ def test_the_guides_python_examples_that_need_no_trained_run_run(corpus):
     runnable = [c for c in examples if "logs/" not in c]
     assert len(runnable) >= 2
     for code in runnable:
-        done = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
-        )
+        done = run_python(code, cwd=ROOT)
         assert done.returncode == 0, f"{code}\n{done.stderr[-2000:]}"
