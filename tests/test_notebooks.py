@@ -1,5 +1,5 @@
-"""The course's lessons (notebooks/*.py, jupytext percent scripts) run in a clean kernel with
-their short settings, offline; a cell that errors, or a key figure's `assert`, fails the suite."""
+"""The course's lessons (notebooks/*.py, jupytext percent scripts) run in a kernel with their
+short settings, offline; a cell that errors, or a key figure's `assert`, fails the suite."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jupytext
+import nbformat
 import pytest
 from conftest import ROOT
 from nbclient import NotebookClient
@@ -38,38 +39,56 @@ def test_every_lesson_is_a_notebook_that_checks_its_key_figure():
         assert notebook.cells[0].cell_type == "markdown"
 
 
-def execute(path: Path, root: Path) -> tuple[object, str]:
-    """Run one lesson in a clean kernel of its own: (the executed notebook, the error or '')."""
-    notebook = jupytext.read(path)
+def execute(paths: list[Path], root: Path) -> dict[str, tuple[object, str]]:
+    """Run lessons one after the other in one kernel, its namespace emptied before each (a
+    kernel's start, importing torch, Lightning and Hydra, costs more than most QUICK lessons):
+    {lesson: (the executed notebook, the error or '')}."""
+    done, first = {}, None
+    for path in paths:
+        if first is not None:
+            _run(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(RESET)]), first)
+        notebook = jupytext.read(path)
+        client = _run(notebook, first, root)
+        done[path.stem] = notebook, client.error
+        first = first or client
+    if first is not None:
+        first._cleanup_kernel()
+    return done
+
+
+# Between two lessons: no name of the last one is left, and no open figure.
+RESET = "%reset -f\nimport matplotlib.pyplot\nmatplotlib.pyplot.close('all')"
+
+
+def _run(notebook, kernel_of: NotebookClient | None, root: Path | None = None) -> NotebookClient:
+    """Execute `notebook` in the kernel of `kernel_of`, or in a new one that stays up."""
     client = NotebookClient(
-        notebook, timeout=300, kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
+        notebook, timeout=300, kernel_name="python3", km=kernel_of and kernel_of.km,
+        resources={"metadata": {"path": str(ROOT / "notebooks")}},
     )  # fmt: skip
+    client.kc, client.error = kernel_of and kernel_of.kc, ""
     try:
-        client.execute(env=ENV | {"CHARLM_ROOT": str(root)})
+        client.execute(env=ENV | {"CHARLM_ROOT": str(root)}, cleanup_kc=False)
     except CellExecutionError as err:  # a cell that raised, an assert included
-        return notebook, str(err)
-    return notebook, ""
+        client.error = str(err)
+    return client
 
 
-# The short settings, and one torch thread per kernel: two lessons run at once, one per core
-# of a 2-core machine (one at a time, the suite would spend twice as long in them).
+# The short settings, and one torch thread per kernel: two kernels run lessons at once, one per
+# core of a 2-core machine (one at a time, the suite would spend twice as long in them).
 ENV = {**os.environ, "CHARLM_QUICK": "1", "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[object, str]]:
-    """Every lesson whose data is there, executed two at a time under a temporary root whose
-    data/ is the checkout's."""
+    """Every lesson whose data is there, in two kernels side by side, under a temporary root
+    whose data/ is the checkout's."""
     root = tmp_path_factory.mktemp("course")
     (root / "data").symlink_to(ROOT / "data")
     runnable = [p for p in NOTEBOOKS if _missing(p) is None]
-    # Longest first, so that the two workers finish together.
-    runnable.sort(key=lambda p: p.stem not in ("04_bigram", "07_activations", "08_tokens"))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = dict(zip([p.stem for p in runnable], pool.map(lambda p: execute(p, root), runnable),
-                        strict=True))  # fmt: skip
-    return done
+        halves = pool.map(lambda paths: execute(paths, root), [runnable[::2], runnable[1::2]])
+        return {stem: result for half in halves for stem, result in half.items()}
 
 
 def _missing(path: Path) -> str | None:
