@@ -1,10 +1,15 @@
-"""The console scripts charlm-sample and charlm-eval, and the learning-rate finder."""
+"""The console scripts charlm-sample and charlm-eval, the learning-rate finder, and how the suite
+runs commands."""
 
 import json
+import logging
+import os
+import signal
 import subprocess
 import sys
 
 import pytest
+import torch
 from commands import run_command
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -119,3 +124,38 @@ def test_output_cut_short_by_its_reader_ends_quietly(trained_run):
     errors = sampler.stderr.read()
     assert sampler.wait(timeout=120) == 1
     assert first.strip() and errors == ""
+
+
+@pytest.mark.slow
+def test_a_command_run_in_the_test_process_answers_as_its_process_would_and_leaves_no_trace(
+    tmp_path, tiny_corpus
+):
+    # The suite runs most commands in its own process (tests/commands.py): they must answer as
+    # the installed entry point does, and leave the process as they found it.
+    refused = (f"data.path={tiny_corpus}", "data.context_size=0")
+    here = run_command("charlm-train", *refused, cwd=tmp_path)
+    there = run_command("charlm-train", *refused, cwd=tmp_path, process=True)
+    assert (here.returncode, here.stdout, here.stderr) == (
+        there.returncode, there.stdout, there.stderr,
+    )  # fmt: skip
+    assert here.returncode == 2 and here.stderr.startswith("charlm-train: error: data.context")
+
+    before = (
+        logging.getLogger().handlers[:], logging.getLogger().level, torch.get_num_threads(),
+        dict(os.environ), signal.getsignal(signal.SIGINT), os.getcwd(), sys.argv[:],
+    )  # fmt: skip
+    done = run_command(
+        "charlm-train", f"data.path={tiny_corpus}", "trainer.max_steps=5", "logger=none",
+        "data.split=[0.6,0.2,0.2]", "callbacks.progress_bar=null", "hydra.run.dir=run",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"run directory: {tmp_path / 'run'}" in done.stdout
+    # Lightning's own console lines, from a handler made before the command ran.
+    assert "`Trainer.fit` stopped: `max_steps=5` reached." in done.stderr
+    assert "lowered to 5" in (tmp_path / "run" / "train.log").read_text()
+    after = (
+        logging.getLogger().handlers[:], logging.getLogger().level, torch.get_num_threads(),
+        dict(os.environ), signal.getsignal(signal.SIGINT), os.getcwd(), sys.argv[:],
+    )  # fmt: skip
+    assert after == before
