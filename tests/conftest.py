@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, open_dict
 
-from charlm.runs import compose_config
+from charlm.runs import QUIET_OVERRIDES, compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "civil_mots.txt"
@@ -97,8 +97,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def compose_train(root: Path, *overrides: str, output_dir: Path | None = None) -> DictConfig:
-    """Compose `train.yaml` with overrides as charlm.fit does, writing under `root`."""
-    cfg = compose_config(overrides)
+    """Compose `train.yaml` with overrides as `charlm.fit(..., quiet=True)` does (no progress
+    bar, no model summary, unless an override sets them), writing under `root`."""
+    given = {o.lstrip("+").split("=", 1)[0] for o in overrides}
+    quiet = [o for o in QUIET_OVERRIDES if o.lstrip("+").split("=", 1)[0] not in given]
+    cfg = compose_config([*quiet, *overrides])
     with open_dict(cfg):
         del cfg["hydra"]
         cfg.paths.root_dir = str(root)
@@ -130,7 +133,6 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "data.split=[0.6,0.2,0.2]",
         "trainer.max_steps=600",
         "trainer.val_check_interval=300",
-        "callbacks.progress_bar=null",
         "model/optimizer=adam",
         "model.optimizer.lr=0.01",
         "model.net.emb_size=4",
@@ -156,6 +158,5 @@ def converged_bigram(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "model/optimizer=adam",
         "model.optimizer.lr=0.1",
         "trainer.max_steps=3000",
-        "callbacks.progress_bar=null",
     )
     return train(cfg)

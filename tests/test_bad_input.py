@@ -44,7 +44,7 @@ def transformer_run(tmp_path_factory) -> Path:
     corpus.write_text("\n".join(TINY_WORDS) + "\n", encoding="utf-8")
     cfg = compose_train(
         root, "experiment=transformer", f"data.path={corpus}", "data.split=[0.6,0.2,0.2]",
-        "trainer.max_steps=40", "callbacks.progress_bar=null", "logger=none",
+        "trainer.max_steps=40", "logger=none",
         "model.net.num_layers=1", "model.net.emb_size=16", "model.net.context_size=12",
     )  # fmt: skip
     return Path(train(cfg)["last_checkpoint"])
@@ -181,7 +181,7 @@ def test_resuming_a_checkpoint_that_does_not_fit_is_one_line(
     values = {"root": tmp_path, "ckpt": ckpt}
     cfg = make_cfg(
         f"data.path={tiny_corpus}", "data.split=[0.6,0.2,0.2]", "model.net.emb_size=4",
-        "callbacks.progress_bar=null", *[o.format(**values) for o in overrides],
+        *[o.format(**values) for o in overrides],
     )  # fmt: skip
     before = hashlib.sha256(ckpt.read_bytes()).hexdigest()
     with pytest.raises(CharlmError, match=message) as err:

@@ -35,9 +35,7 @@ def test_trained_softmax_w_rows_are_the_normalised_counts(converged_bigram, tiny
 def test_converged_recipe_reaches_the_count_optimum_on_civil_mots(make_cfg, corpus):
     _, optimum = _count_model(load_words(corpus))
     assert optimum == pytest.approx(2.3438, abs=1e-4)
-    cfg = make_cfg(
-        "experiment=bigram_converged", f"data.path={corpus}", "callbacks.progress_bar=null"
-    )
+    cfg = make_cfg("experiment=bigram_converged", f"data.path={corpus}")
     metrics = train(cfg)
     assert metrics["steps"] == 1000
     assert metrics["train"]["windows"] == 67652

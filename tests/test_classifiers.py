@@ -68,7 +68,7 @@ def test_predict_returns_logits_probabilities_and_argmax():
 
 
 def _run(make_cfg, *overrides):
-    cfg = make_cfg(*overrides, "callbacks.progress_bar=null")
+    cfg = make_cfg(*overrides)
     return train(cfg), cfg
 
 

@@ -94,7 +94,6 @@ def test_lr_finder_writes_its_curve(make_cfg, tiny_corpus):
         "lr_find.enabled=true",
         "lr_find.num_training=60",
         "lr_find.skip_begin=5",
-        "callbacks.progress_bar=null",
     )
     result = train(cfg)
     out = cfg.paths.output_dir

@@ -264,7 +264,6 @@ def test_diagnostics_on_each_family(family, make_cfg, tiny_corpus, tmp_path):
         "data.split=[0.6,0.2,0.2]",
         "trainer.max_steps=40",
         "trainer.val_check_interval=20",
-        "callbacks.progress_bar=null",
         "diagnostics=on",
         "callbacks.diagnostics.every_n_steps=10",
         "callbacks.diagnostics.histogram_every_n_steps=20",
@@ -313,7 +312,6 @@ def test_course_ffn_with_randn_shows_the_large_first_loss(make_cfg, tiny_corpus,
             f"model.net.init={init}",
             "trainer.max_steps=1",
             f"data.path={tiny_corpus}",
-            "callbacks.progress_bar=null",
             output_dir=tmp_path / init,
         )
         metrics = train(cfg)

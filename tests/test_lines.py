@@ -302,7 +302,6 @@ def token_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "model.net.init=kaiming",
         "trainer.max_steps=200",
         "trainer.val_check_interval=100",
-        "callbacks.progress_bar=null",
         "logger=none",
     )
     metrics = train(cfg)

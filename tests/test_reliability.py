@@ -131,7 +131,7 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_good_checkpoints(make_cfg, 
     cfg = make_cfg(
         f"data.path={tiny_corpus}", "data.split=[0.6,0.2,0.2]", "data.steps_per_batch=5",
         "trainer.val_check_interval=5", "trainer.max_steps=400", "model.optimizer.lr=0.05",
-        "callbacks.progress_bar=null", "model/scheduler=none",
+        "model/scheduler=none",
         "+model.scheduler._target_=torch.optim.lr_scheduler.ExponentialLR",
         "+model.scheduler._partial_=true", "+model.scheduler.gamma=2.0",
     )  # fmt: skip
@@ -148,8 +148,7 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_good_checkpoints(make_cfg, 
 
 def test_a_run_never_overwrites_an_earlier_runs_checkpoints(make_cfg, tiny_corpus, tmp_path):
     out = tmp_path / "same"
-    args = (f"data.path={tiny_corpus}", "trainer.max_steps=100", "trainer.val_check_interval=100",
-            "callbacks.progress_bar=null")  # fmt: skip
+    args = (f"data.path={tiny_corpus}", "trainer.max_steps=100", "trainer.val_check_interval=100")
     train(make_cfg(*args, output_dir=out))
     before = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "checkpoints").iterdir()

@@ -19,7 +19,7 @@ from charlm.lit.schedule import UpdateSchedule
 from charlm.models import BengioMLP
 from charlm.train import finite_json, train
 
-QUIET = ("callbacks.progress_bar=null", "data.split=[0.6,0.2,0.2]")
+SPLIT = "data.split=[0.6,0.2,0.2]"
 
 
 def _scalars(run: Path) -> EventAccumulator:
@@ -45,7 +45,7 @@ def test_every_run_ends_with_a_validation_and_last_ckpt_of_its_final_update(
     # Chunks of 100 updates: a run shorter than one validation interval, or ending between two,
     # still validates and checkpoints its last update, and reports the step it scored.
     cfg = make_cfg(
-        f"data.path={tiny_corpus}", *QUIET, "data.steps_per_batch=100",
+        f"data.path={tiny_corpus}", SPLIT, "data.steps_per_batch=100",
         f"trainer.max_steps={max_steps}", f"trainer.val_check_interval={val_every}",
     )  # fmt: skip
     metrics = train(cfg)
@@ -64,8 +64,9 @@ def test_every_run_ends_with_a_validation_and_last_ckpt_of_its_final_update(
 @pytest.mark.slow
 @pytest.mark.corpus
 def test_a_3000_step_bengio2003_run_leaves_last_ckpt_at_3000(make_cfg, corpus):
-    cfg = make_cfg("experiment=bengio2003", f"data.path={corpus}", "trainer.max_steps=3000",
-                   "callbacks.progress_bar=null", "logger=none")  # fmt: skip
+    cfg = make_cfg(
+        "experiment=bengio2003", f"data.path={corpus}", "trainer.max_steps=3000", "logger=none"
+    )
     metrics = train(cfg)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     assert _step(last) == metrics["steps"] == 3000
@@ -81,7 +82,7 @@ def test_validation_and_logging_intervals_count_updates_whatever_the_chunk(
     make_cfg, tiny_corpus, steps_per_batch
 ):
     cfg = make_cfg(
-        f"data.path={tiny_corpus}", *QUIET, f"data.steps_per_batch={steps_per_batch}",
+        f"data.path={tiny_corpus}", SPLIT, f"data.steps_per_batch={steps_per_batch}",
         "trainer.max_steps=180", "trainer.val_check_interval=60", "trainer.log_every_n_steps=30",
     )  # fmt: skip
     train(cfg)
@@ -120,7 +121,7 @@ def test_the_default_interval_validates_a_run_of_any_length_about_20_times():
 def test_options_the_loop_cannot_honour_or_bad_values_name_the_real_key(
     make_cfg, tiny_corpus, override, message
 ):
-    cfg = make_cfg(f"data.path={tiny_corpus}", *QUIET, override)
+    cfg = make_cfg(f"data.path={tiny_corpus}", SPLIT, override)
     with pytest.raises(ConfigError, match=message):
         train(cfg)
     assert not Path(cfg.paths.output_dir).exists()
@@ -139,7 +140,7 @@ def test_options_the_loop_cannot_honour_or_bad_values_name_the_real_key(
     ],
 )
 def test_model_errors_name_the_key_under_model_net(make_cfg, tiny_corpus, overrides, message):
-    cfg = make_cfg(f"data.path={tiny_corpus}", *QUIET, *overrides)
+    cfg = make_cfg(f"data.path={tiny_corpus}", SPLIT, *overrides)
     with pytest.raises(ConfigError, match=message):
         train(cfg)
 
@@ -167,7 +168,7 @@ class _CountUpdateHooks(L.Callback):
 
 def test_callbacks_update_hooks_run_on_every_update(make_cfg, tiny_corpus):
     counter = _CountUpdateHooks()
-    cfg = make_cfg(f"data.path={tiny_corpus}", *QUIET, "data.steps_per_batch=50",
+    cfg = make_cfg(f"data.path={tiny_corpus}", SPLIT, "data.steps_per_batch=50",
                    "trainer.max_steps=230", "logger=none")  # fmt: skip
     metrics = train(cfg, extra_callbacks=[counter])
     assert metrics["steps"] == 230
@@ -261,7 +262,7 @@ def test_load_from_checkpoint_then_test_and_predict_from_another_script(trained_
 
 
 def test_a_diverging_run_says_so_and_writes_valid_json(make_cfg, tiny_corpus, caplog):
-    cfg = make_cfg(f"data.path={tiny_corpus}", *QUIET, "trainer.max_steps=300",
+    cfg = make_cfg(f"data.path={tiny_corpus}", SPLIT, "trainer.max_steps=300",
                    "trainer.log_every_n_steps=20", "model.optimizer.lr=1e6")  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="charlm"):
         metrics = train(cfg)

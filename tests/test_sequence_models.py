@@ -147,7 +147,7 @@ def test_each_family_trains_and_round_trips_through_load_model(make_cfg, tiny_co
     }[family]
     cfg = make_cfg(
         f"model={family}", *small, f"data.path={tiny_corpus}", "data.split=[0.6,0.2,0.2]",
-        "data.batch_size=16", "trainer.max_steps=200", "callbacks.progress_bar=null",
+        "data.batch_size=16", "trainer.max_steps=200",
         "model.optimizer.lr=1e-2", "trainer.gradient_clip_val=1.0",
     )  # fmt: skip
     metrics = train(cfg)

@@ -218,7 +218,7 @@ def _train_text(root: Path, text_file: Path, family: str, *extra: str) -> dict:
     cfg = compose_train(
         root, "data=text", f"data.path={text_file}", *SMALL[family], "data.block_size=32",
         "data.context_size=4", "data.batch_size=8", "data.split=[0.8,0.1,0.1]",
-        "trainer.max_steps=60", "callbacks.progress_bar=null", "logger=none",
+        "trainer.max_steps=60", "logger=none",
         *extra, output_dir=root / family,
     )  # fmt: skip
     return train(cfg)
@@ -323,7 +323,7 @@ def test_a_word_model_refuses_a_text_and_resuming_across_kinds_is_refused(
 ):
     cfg = compose_train(
         tmp_path, f"data.path={tiny_corpus}", "trainer.max_steps=20", "logger=none",
-        "callbacks.progress_bar=null", output_dir=tmp_path / "words",
+        output_dir=tmp_path / "words",
     )  # fmt: skip
     word_ckpt = train(cfg)["last_checkpoint"]
     line = _one_error(

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from charlm.lit.update import plain_sgd_update
 from charlm.train import train
 
-SHORT = ("trainer.max_steps=400", "trainer.val_check_interval=200", "callbacks.progress_bar=null")
+SHORT = ("trainer.max_steps=400", "trainer.val_check_interval=200")
 
 
 def _events(run_dir: Path) -> EventAccumulator:
@@ -51,9 +51,7 @@ def test_a_short_run_lowers_the_loss_and_writes_its_files(make_cfg, tiny_corpus,
 
 
 def test_bigram_full_batch_trains_on_every_word(make_cfg, tiny_corpus):
-    cfg = make_cfg(
-        "experiment=bigram", f"data.path={tiny_corpus}", "trainer.max_steps=50", *SHORT[2:]
-    )
+    cfg = make_cfg("experiment=bigram", f"data.path={tiny_corpus}", "trainer.max_steps=50")
     metrics = train(cfg)
     assert set(metrics) & {"train", "val", "test"} == {"train"}
     assert metrics["train"]["windows"] == sum(len(w) + 1 for w in tiny_corpus.read_text().split())
@@ -167,8 +165,7 @@ def test_the_direct_update_and_lightnings_give_identical_weights(
     LightningOptimizer.step; the direct path must compute the very same weights."""
     common = (
         f"data.path={tiny_corpus}", f"model/optimizer={optimizer}", "trainer.max_steps=300",
-        "trainer.val_check_interval=100", "trainer.gradient_clip_val=0.5", "seed=3",
-        "callbacks.progress_bar=null", "logger=none",
+        "trainer.val_check_interval=100", "trainer.gradient_clip_val=0.5", "seed=3", "logger=none",
     )  # fmt: skip
     weights = {}
     for through in ("false", "true"):
