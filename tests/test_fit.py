@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import lightning as L
 import nbformat
 import pytest
 import torch
@@ -134,6 +135,19 @@ def test_a_run_without_tensorboard_records_says_how_to_get_curves(tmp_path, word
         charlm.Run.load(tmp_path)
 
 
+class Seen(L.Callback):
+    """The updates at which validations ran, and the one at which fit ended."""
+
+    def __init__(self) -> None:
+        self.validated_at, self.ended_at = [], None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.validated_at.append(trainer.global_step)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.ended_at = trainer.global_step
+
+
 @pytest.mark.slow
 def test_quiet_fit_keeps_lightning_s_console_messages_out_and_restores_its_handler(tmp_path, words):
     import io
@@ -150,8 +164,13 @@ def test_quiet_fit_keeps_lightning_s_console_messages_out_and_restores_its_handl
         assert "GPU available" in console.getvalue()
         console.seek(0)
         console.truncate()
-        quiet = charlm.fit(None, [f"data.path={words}", *QUICK], root=tmp_path, quiet=True)
+        seen = Seen()
+        quiet = charlm.fit(
+            None, [f"data.path={words}", *QUICK], root=tmp_path, quiet=True, callbacks=[seen]
+        )
         assert console.getvalue() == ""
+        # A callback of the caller's joins the run's own.
+        assert seen.validated_at == [30, 60] and seen.ended_at == 60
         assert handler.level == logging.NOTSET  # given back as it was
     finally:
         lightning_logger.removeHandler(handler)

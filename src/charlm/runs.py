@@ -109,6 +109,7 @@ def fit(
     *,
     root: str | Path | None = None,
     quiet: bool = False,
+    callbacks: Sequence[Any] = (),
 ) -> Run:
     """Train one run as `charlm-train experiment=EXPERIMENT OVERRIDES...` would, in this process.
 
@@ -117,6 +118,7 @@ def fit(
     `CharlmError` whose line `charlm-train` prints; nothing already written is touched.
     `quiet=True` (for notebooks) shows only the closing table: no progress bar, no model
     summary, and Lightning's messages go to the run's log file but not to the console.
+    `callbacks` (Lightning `Callback`s) join the run's configured ones.
     """
     from charlm.config import preflight_problem
     from charlm.train import train_run
@@ -138,7 +140,7 @@ def fit(
     OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), saved / "hydra.yaml")
     OmegaConf.save(OmegaConf.create(args), saved / "overrides.yaml")
     with _run_log(run_dir / f"{cfg.task_name}.log"), _quiet_console(quiet):
-        trained = train_run(cfg)
+        trained = train_run(cfg, list(callbacks))
     model = getattr(trained.task, "net", None)
     if model is not None:
         vocab = getattr(trained.datamodule, "vocab", None)
