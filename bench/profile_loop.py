@@ -46,7 +46,7 @@ PHASES = {
 
 def child_plain(steps: int) -> dict:
     import torch
-    import torch.nn.functional as F
+    from speed import notebook_parameters, notebook_updates  # bench/speed.py, beside this file
 
     from charlm.data import Vocabulary, context_windows, load_words, split_words
 
@@ -54,22 +54,10 @@ def child_plain(steps: int) -> dict:
     words = load_words(CORPUS)
     vocab = Vocabulary.from_words(words)
     xtr, ytr = context_windows(split_words(words)[0], vocab, 3)
-    g = torch.Generator().manual_seed(2147483647)
-    shapes = ((41, 2), (6, 100), (100,), (100, 41), (41,))
-    parameters = [torch.randn(s, generator=g).requires_grad_() for s in shapes]
-    C, W1, b1, W2, b2 = parameters
+    parameters = notebook_parameters()
 
     def loop(n: int) -> None:
-        for i in range(n):
-            ix = torch.randint(0, xtr.shape[0], (32,))
-            h = torch.tanh(C[xtr[ix]].view(-1, 6) @ W1 + b1)
-            loss = F.cross_entropy(h @ W2 + b2, ytr[ix])
-            for p in parameters:
-                p.grad = None
-            loss.backward()
-            lr = 0.16 if i < n // 2 else 0.016
-            for p in parameters:
-                p.data += -lr * p.grad
+        notebook_updates(parameters, xtr, ytr, n)
 
     started = time.perf_counter()
     loop(steps)

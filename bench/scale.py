@@ -55,10 +55,8 @@ def child_data(path: str, boundary: str) -> dict:
 
 def child_train(path: str, boundary: str, steps: int, val_every: int) -> dict:
     import lightning as L
-    from hydra import compose, initialize_config_dir
 
-    from charlm.config import config_dir, register_resolvers
-    from charlm.train import train
+    import charlm
 
     class Timer(L.Callback):
         def __init__(self) -> None:
@@ -77,26 +75,17 @@ def child_train(path: str, boundary: str, steps: int, val_every: int) -> dict:
             self.val_s += time.perf_counter() - self.v
             self.validations += 1
 
-    register_resolvers()
     timer = Timer()
+    overrides = [
+        f"data.path={path}",
+        f"data.boundary='{boundary}'",
+        f"trainer.max_steps={steps}",
+        f"trainer.val_check_interval={val_every}",
+        "logger=none",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(
-                config_name="train",
-                overrides=[
-                    "experiment=bengio2003",
-                    f"data.path={path}",
-                    f"data.boundary='{boundary}'",
-                    f"paths.root_dir={tmp}",
-                    f"paths.output_dir={tmp}/run",
-                    f"trainer.max_steps={steps}",
-                    f"trainer.val_check_interval={val_every}",
-                    "callbacks.progress_bar=null",
-                    "logger=none",
-                ],
-            )
         started = time.perf_counter()
-        train(cfg, extra_callbacks=[timer])
+        charlm.fit("bengio2003", overrides, root=tmp, quiet=True, callbacks=[timer])
         wall = time.perf_counter() - started
     return {
         "update_ms": 1000 * timer.train_s / steps,

@@ -73,6 +73,34 @@ def peak_mb(events, start_ns: int, end_ns: int, live_at_start: float) -> float:
     return peak / 2**20
 
 
+def notebook_parameters() -> list:
+    """The notebook's C, W1, b1, W2, b2: drawn by randn from a generator seeded 2147483647."""
+    import torch
+
+    g = torch.Generator().manual_seed(2147483647)
+    shapes = ((41, 2), (6, 100), (100,), (100, 41), (41,))
+    return [torch.randn(shape, generator=g).requires_grad_() for shape in shapes]
+
+
+def notebook_updates(parameters: list, x, y, steps: int) -> None:
+    """The notebook's loop: minibatches of 32 drawn by randint, manual SGD at 0.16, then 0.016
+    for the second half (bench/profile_loop.py times it too)."""
+    import torch
+    import torch.nn.functional as F
+
+    C, W1, b1, W2, b2 = parameters
+    for i in range(steps):
+        ix = torch.randint(0, x.shape[0], (32,))
+        h = torch.tanh(C[x[ix]].view(-1, 6) @ W1 + b1)  # (32, 3, 2) -> (32, 6) -> (32, 100)
+        loss = F.cross_entropy(h @ W2 + b2, y[ix])
+        for p in parameters:
+            p.grad = None
+        loss.backward()
+        lr = 0.16 if i < steps // 2 else 0.016
+        for p in parameters:
+            p.data += -lr * p.grad
+
+
 def child_plain(steps: int, threads: int, memory: bool = False) -> dict:
     """The notebook: randn parameters, randint minibatches of 32, manual SGD, step lr.
 
@@ -91,31 +119,13 @@ def child_plain(steps: int, threads: int, memory: bool = False) -> dict:
     Xtr, Ytr = context_windows(train, vocab, 3)
     Xdev, Ydev = context_windows(val, vocab, 3)
     Xte, Yte = context_windows(test, vocab, 3)
-    g = torch.Generator().manual_seed(2147483647)
-    C = torch.randn((41, 2), generator=g)
-    W1 = torch.randn((6, 100), generator=g)
-    b1 = torch.randn(100, generator=g)
-    W2 = torch.randn((100, 41), generator=g)
-    b2 = torch.randn(41, generator=g)
-    parameters = [C, W1, b1, W2, b2]
-    for p in parameters:
-        p.requires_grad = True
+    parameters = notebook_parameters()
+    C, W1, b1, W2, b2 = parameters
     data = tensor_mb(Xtr, Ytr, Xdev, Ydev, Xte, Yte)
     state = tensor_mb(*parameters)
 
     def loop() -> None:
-        for i in range(steps):
-            ix = torch.randint(0, Xtr.shape[0], (32,))
-            emb = C[Xtr[ix]]
-            h = torch.tanh(emb.view(-1, 6) @ W1 + b1)
-            logits = h @ W2 + b2
-            loss = F.cross_entropy(logits, Ytr[ix])
-            for p in parameters:
-                p.grad = None
-            loss.backward()
-            lr = 0.16 if i < steps // 2 else 0.016
-            for p in parameters:
-                p.data += -lr * p.grad
+        notebook_updates(parameters, Xtr, Ytr, steps)
 
     if memory:
         with tracked_tensors() as tracked:
@@ -155,10 +165,8 @@ def child_charlm(overrides: list[str], threads: int, memory: bool = False) -> di
     """
     import lightning as L
     import torch
-    from hydra import compose, initialize_config_dir
 
-    from charlm.config import config_dir, register_resolvers
-    from charlm.train import train
+    import charlm
 
     class TimeToTarget(L.Callback):
         def on_train_start(self, trainer, pl_module):
@@ -188,25 +196,13 @@ def child_charlm(overrides: list[str], threads: int, memory: bool = False) -> di
             ]
             self.state_mb = tensor_mb(*pl_module.parameters(), *optimizer_state)
 
-    register_resolvers()
     baseline = rss_mb()
     timer, footprint = TimeToTarget(), Footprint()
+    args = [f"data.path={CORPUS}", f"num_threads={threads}", *overrides]
     with tempfile.TemporaryDirectory() as tmp:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(
-                config_name="train",
-                overrides=[
-                    f"data.path={CORPUS}",
-                    f"paths.root_dir={tmp}",
-                    f"paths.output_dir={tmp}/run",
-                    f"num_threads={threads}",
-                    "callbacks.progress_bar=null",
-                    *overrides,
-                ],
-            )
         if memory:
             with tracked_tensors() as tracked:
-                train(cfg, extra_callbacks=[footprint])
+                charlm.fit(None, args, root=tmp, quiet=True, callbacks=[footprint])
             # Nothing is live before the config is composed: the run builds its own tensors.
             peak = peak_mb(tracked["events"], footprint.start, footprint.end, 0.0)
             return {
@@ -214,7 +210,7 @@ def child_charlm(overrides: list[str], threads: int, memory: bool = False) -> di
                 "data_mb": footprint.data_mb,
                 "state_mb": footprint.state_mb,
             }
-        metrics = train(cfg, extra_callbacks=[timer])
+        metrics = charlm.fit(None, args, root=tmp, quiet=True, callbacks=[timer]).metrics
     steps = metrics["steps"]
     result = {
         "steps": steps,
