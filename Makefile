@@ -53,7 +53,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests bench notebooks
 	$(BIN)/ruff format src tests bench notebooks
 
-test: install data lint ## Lint, then the whole test suite, one worker per core (8-13 minutes on 2 cores)
+test: install data lint ## Lint, then the whole test suite, one worker per core (about 7 minutes on 2 cores)
 	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup $(ARGS)
 
 tensorboard: install ## Serve every run under logs/ on http://127.0.0.1:6006
