@@ -10,15 +10,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanMetric, Metric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy
 
 from charlm.data.sequences import PAD_TARGET
 from charlm.models.base import logits_for
+
+# torchmetrics is imported where a metric object is made, not here: importing it takes about
+# 3 s (it imports scipy), which the commands that read this module's tables and helpers but
+# compute no metric (charlm-sample, charlm-score of words, charlm-report) need not pay.
+if TYPE_CHECKING:
+    from torchmetrics import Metric
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ def format_metric(name: str, value: Any) -> str:
 def prediction_metrics(vocab_size: int) -> dict[str, Metric]:
     """The metrics of a language model's predictions, besides its loss: each is updated with
     (logits, targets) of the predicted characters and named as in `METRICS`."""
+    from torchmetrics.classification import MulticlassAccuracy
+
     return {"acc": MulticlassAccuracy(num_classes=vocab_size, average="micro")}
 
 
@@ -83,6 +89,8 @@ class LMMetrics(torch.nn.Module):
     """Running loss, ppl, bpc and acc of a language model (torchmetrics, synced across processes)."""
 
     def __init__(self, vocab_size: int) -> None:
+        from torchmetrics import MeanMetric, MetricCollection
+
         super().__init__()
         self.nll = MeanMetric()  # loss, ppl and bpc all derive from it
         self.predictions = MetricCollection(prediction_metrics(vocab_size))
@@ -118,6 +126,9 @@ class ClassifierMetrics(torch.nn.Module):
     """Running loss and acc of a classifier (torchmetrics, synced across processes)."""
 
     def __init__(self, num_classes: int) -> None:
+        from torchmetrics import MeanMetric
+        from torchmetrics.classification import MulticlassAccuracy
+
         super().__init__()
         self.loss = MeanMetric()
         self.acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
