@@ -22,10 +22,6 @@ from charlm.errors import CharlmError, ConfigError, check_options
 BIN = Path(sys.executable).parent
 
 
-def _cli(program: str, *args: str, cwd: Path | None = None, stdin: str | None = None):
-    return run_command(program, *args, cwd=cwd, stdin=stdin)
-
-
 def _one_error_line(out: subprocess.CompletedProcess, program: str) -> str:
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
@@ -67,7 +63,7 @@ def test_a_changed_word_list_is_refused_or_resplit_only_when_asked(trained_run, 
     same = tmp_path / "same.txt"  # the same words, written with CRLF and a BOM: accepted
     same.write_bytes(("\ufeff" + "\r\n".join(TINY_WORDS) + "\r\n").encode("utf-8"))
     assert checkpoint_words(model, same) == checkpoint_words(model)
-    out = _cli("charlm-sample", f"ckpt={ckpt}", f"data_path={changed}")
+    out = run_command("charlm-sample", f"ckpt={ckpt}", f"data_path={changed}")
     assert "resplit=true" in _one_error_line(out, "charlm-sample")
     from charlm.inference import evaluate_checkpoint
 
@@ -148,7 +144,7 @@ def test_corrupt_checkpoints_of_every_kind_are_one_line(trained_run, tmp_path):
             assert "could run code" not in text, name
     with pytest.raises(CheckpointError, match="is a directory"):
         load_model(good.parent)
-    out = _cli("charlm-sample", f"ckpt={tmp_path / 'truncated.ckpt'}")
+    out = run_command("charlm-sample", f"ckpt={tmp_path / 'truncated.ckpt'}")
     assert "not a readable checkpoint" in _one_error_line(out, "charlm-sample")
 
 
@@ -204,7 +200,9 @@ def test_output_in_a_missing_directory_is_refused_before_any_work(
 ):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     out_path = tmp_path / "no" / "such" / "file.out"
-    out = _cli(program, f"ckpt={ckpt}", *[a.format(out=out_path) for a in args], stdin="emma\n")
+    out = run_command(
+        program, f"ckpt={ckpt}", *[a.format(out=out_path) for a in args], stdin="emma\n"
+    )
     assert "does not exist; create it first" in _one_error_line(out, program)
 
 
@@ -248,7 +246,7 @@ def test_sampling_options_of_the_wrong_type_are_named(values, message):
 )
 def test_options_of_the_wrong_type_end_in_one_line_from_every_command(trained_run, program, option):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
-    out = _cli(program, f"ckpt={ckpt}", option, stdin="emma\n")
+    out = run_command(program, f"ckpt={ckpt}", option, stdin="emma\n")
     assert option.split("=")[0] in _one_error_line(out, program)
 
 
@@ -267,12 +265,12 @@ def test_a_refused_run_leaves_the_old_run_as_it_was(trained_run, tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     before = _tree(run)
-    out = _cli("charlm-train", f"data.path={trained_run['corpus']}", f"hydra.run.dir={run}")
+    out = run_command("charlm-train", f"data.path={trained_run['corpus']}", f"hydra.run.dir={run}")
     assert "already holds checkpoints" in _one_error_line(out, "charlm-train")
     assert _tree(run) == before
     # Started from a folder without data: one line saying `make data`, and no ./data, no
     # ./logs left behind.
-    out = _cli("charlm-train", cwd=work)
+    out = run_command("charlm-train", cwd=work)
     assert "make data" in _one_error_line(out, "charlm-train")
     assert list(work.iterdir()) == []
 
@@ -280,7 +278,7 @@ def test_a_refused_run_leaves_the_old_run_as_it_was(trained_run, tmp_path):
 @pytest.mark.slow
 def test_a_failed_run_says_why_in_its_own_log(tmp_path, tiny_corpus):
     run = tmp_path / "run"
-    out = _cli(
+    out = run_command(
         "charlm-train", f"data.path={tiny_corpus}", f"hydra.run.dir={run}", "model.net.emb_size=0"
     )
     line = _one_error_line(out, "charlm-train")
@@ -329,7 +327,7 @@ def test_prefixes_the_model_cannot_extend_are_refused(trained_run, transformer_r
         gpt.sample(2, generator=g, prefix="a" * 11)
     words = gpt.sample(3, generator=g, prefix="a" * 10)
     assert all(w.startswith("a" * 10) and len(w) <= 11 for w in words)
-    out = _cli("charlm-sample", f"ckpt={transformer_run}", "prefix=" + "a" * 20)
+    out = run_command("charlm-sample", f"ckpt={transformer_run}", "prefix=" + "a" * 20)
     assert "at most 11 characters" in _one_error_line(out, "charlm-sample")
 
 
@@ -349,7 +347,7 @@ def test_a_word_longer_than_the_model_reads_gets_a_row_note(transformer_run, tra
     words.write_text(f"emma\n{long_word}\n")
     result = evaluate_checkpoint(transformer_run, words=words)
     assert result["w.txt"]["windows"] == 5  # emma and its end token only
-    out = _cli("charlm-score", f"ckpt={transformer_run}", f"words={words}")
+    out = run_command("charlm-score", f"ckpt={transformer_run}", f"words={words}")
     assert out.returncode == 0 and "this model reads at most 11" in out.stdout
     assert long_word not in out.stderr
     # A window model reads a word of any length.
@@ -362,7 +360,7 @@ def test_the_printed_config_is_the_one_the_run_uses(make_cfg):
     assert make_cfg("experiment=gru").data.contract == "sequences"
     assert make_cfg("experiment=transformer").data.contract == "sequences"
     assert make_cfg("experiment=bengio2003").data.contract == "windows"
-    out = _cli("charlm-train", "experiment=gru", "--cfg", "job", "--resolve")
+    out = run_command("charlm-train", "experiment=gru", "--cfg", "job", "--resolve")
     assert out.returncode == 0 and "contract: sequences" in out.stdout
 
 
@@ -372,7 +370,7 @@ def test_the_printed_config_is_the_one_the_run_uses(make_cfg):
 @pytest.mark.slow
 def test_a_run_speaks_in_updates_and_ends_with_a_short_table(tmp_path, tiny_corpus):
     run = tmp_path / "run"
-    out = _cli("charlm-train", f"data.path={tiny_corpus}", f"hydra.run.dir={run}",
+    out = run_command("charlm-train", f"data.path={tiny_corpus}", f"hydra.run.dir={run}",
                "data.split=[0.6,0.2,0.2]", "trainer.max_steps=60", "logger=none")  # fmt: skip
     assert out.returncode == 0, out.stderr
     both = out.stdout + out.stderr
@@ -456,7 +454,7 @@ def test_many_samples_stream_out_in_chunks(trained_run, monkeypatch):
     assert [len(c) for c in chunks] == [3, 3, 1]
     assert [w for c in chunks for w in c] == one  # one word at a time: the same stream
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
-    out = _cli("charlm-sample", f"ckpt={ckpt}", "n=30", "progress=true")
+    out = run_command("charlm-sample", f"ckpt={ckpt}", "n=30", "progress=true")
     assert out.returncode == 0
     assert out.stdout.strip().splitlines()[-1].startswith("novelty of 30 samples")
     assert len(out.stdout.splitlines()) == 31

@@ -17,10 +17,6 @@ from charlm.inference import novelty, novelty_summary
 from charlm.train import train
 
 
-def _run(module: str, *args: str, process: bool = False) -> subprocess.CompletedProcess:
-    return run_command(module, *args, process=process)
-
-
 def test_novelty_on_a_known_split():
     splits = {"train": ["emma", "ava"], "val": ["mia"], "test": ["zoe"]}
     tags = novelty(["emma", "mia", "zoe", "emmy", "ava", "x"], splits)
@@ -34,7 +30,7 @@ def test_novelty_on_a_known_split():
 def test_charlm_sample_prints_n_words_the_same_for_a_seed(trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     args = (f"ckpt={ckpt}", "n=7", "seed=3", "novelty=false")
-    first, second = _run("charlm.sample", *args), _run("charlm.sample", *args)
+    first, second = run_command("charlm.sample", *args), run_command("charlm.sample", *args)
     assert first.returncode == 0, first.stderr
     words = first.stdout.split("\n")[:-1]
     assert len(words) == 7
@@ -44,7 +40,7 @@ def test_charlm_sample_prints_n_words_the_same_for_a_seed(trained_run):
 @pytest.mark.slow
 def test_charlm_sample_tags_novelty_and_completes_prefixes(trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
-    out = _run("charlm.sample", f"ckpt={ckpt}", "n=10", "prefix=ma", "temperature=0.8")
+    out = run_command("charlm.sample", f"ckpt={ckpt}", "n=10", "prefix=ma", "temperature=0.8")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().split("\n")
     assert len(lines) == 11
@@ -60,7 +56,7 @@ def test_charlm_sample_tags_novelty_and_completes_prefixes(trained_run):
 @pytest.mark.slow
 def test_charlm_sample_unknown_prefix_is_one_clear_line(trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
-    out = _run("charlm.sample", f"ckpt={ckpt}", 'prefix="qué"')  # accents need quotes
+    out = run_command("charlm.sample", f"ckpt={ckpt}", 'prefix="qué"')  # accents need quotes
     assert out.returncode == 2
     assert "outside the vocabulary: 'qé'" in out.stderr
     assert "Traceback" not in out.stderr
@@ -73,7 +69,7 @@ def test_charlm_eval_table_and_json(trained_run, tmp_path):
     extra.write_text("emma\nmila\nava\n", encoding="utf-8")
     output = tmp_path / "eval.json"
     # The installed entry point, in a process of its own.
-    out = _run(
+    out = run_command(
         "charlm.evaluate", f"ckpt={ckpt}", f"words={extra}", f"output={output}", process=True
     )
     assert out.returncode == 0, out.stderr

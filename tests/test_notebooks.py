@@ -46,7 +46,7 @@ def execute(paths: list[Path], root: Path) -> dict[str, tuple[object, str]]:
     done, first = {}, None
     for path in paths:
         if first is not None:
-            _run(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(RESET)]), first)
+            _run(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(RESET)]), first, root)
         notebook = jupytext.read(path)
         client = _run(notebook, first, root)
         done[path.stem] = notebook, client.error
@@ -60,7 +60,7 @@ def execute(paths: list[Path], root: Path) -> dict[str, tuple[object, str]]:
 RESET = "%reset -f\nimport matplotlib.pyplot\nmatplotlib.pyplot.close('all')"
 
 
-def _run(notebook, kernel_of: NotebookClient | None, root: Path | None = None) -> NotebookClient:
+def _run(notebook, kernel_of: NotebookClient | None, root: Path) -> NotebookClient:
     """Execute `notebook` in the kernel of `kernel_of`, or in a new one that stays up."""
     client = NotebookClient(
         notebook, timeout=300, kernel_name="python3", km=kernel_of and kernel_of.km,

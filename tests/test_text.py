@@ -57,10 +57,6 @@ def text_file(tmp_path: Path) -> Path:
     return path
 
 
-def _cli(program: str, *args: str) -> subprocess.CompletedProcess:
-    return run_command(program, *args)
-
-
 def _one_error(out: subprocess.CompletedProcess, program: str) -> str:
     assert out.returncode == 2, out.stdout + out.stderr
     assert "Traceback" not in out.stderr
@@ -260,14 +256,16 @@ def text_run(tmp_path_factory) -> tuple[Path, Path]:
 def test_charlm_sample_writes_reproducible_passages_after_the_prompt(text_run):
     ckpt, _ = text_run
     args = [f"ckpt={ckpt}", "prompt=the cat", "length=80", "n=2", "seed=3"]
-    first, again = _cli("charlm-sample", *args), _cli("charlm-sample", *args)
+    first, again = run_command("charlm-sample", *args), run_command("charlm-sample", *args)
     assert first.returncode == 0, first.stderr
     assert first.stdout == again.stdout
     passages = first.stdout.split("--- sample ")[1:]
     assert len(passages) == 2 and all("the cat" in p for p in passages)
-    one = _cli("charlm-sample", f"ckpt={ckpt}", "length=30")  # one passage by default
+    one = run_command("charlm-sample", f"ckpt={ckpt}", "length=30")  # one passage by default
     assert one.returncode == 0 and "--- sample" not in one.stdout and len(one.stdout) >= 30
-    line = _one_error(_cli("charlm-sample", f"ckpt={ckpt}", "prompt=the Zoo"), "charlm-sample")
+    line = _one_error(
+        run_command("charlm-sample", f"ckpt={ckpt}", "prompt=the Zoo"), "charlm-sample"
+    )
     assert "'Z'" in line
 
 
@@ -276,7 +274,7 @@ def test_charlm_score_gives_total_bits_and_a_row_per_line(text_run, tmp_path):
     ckpt, story = text_run
     sample = tmp_path / "sample.txt"
     sample.write_text("the cat sat.\na rat ran far.\n", encoding="utf-8")
-    out = _cli("charlm-score", f"ckpt={ckpt}", f"text={sample}", "format=json")
+    out = run_command("charlm-score", f"ckpt={ckpt}", f"text={sample}", "format=json")
     assert out.returncode == 0, out.stderr
     import json
 
@@ -307,13 +305,14 @@ def test_bad_text_input_gets_one_line_errors(text_run, tmp_path):
     for i, (needle, args) in enumerate(cases.items()):
         run_dir = tmp_path / f"run{i}"
         line = _one_error(
-            _cli("charlm-train", *overrides, *args, f"hydra.run.dir={run_dir}"), "charlm-train"
+            run_command("charlm-train", *overrides, *args, f"hydra.run.dir={run_dir}"),
+            "charlm-train",
         )
         assert needle in line or needle.replace(" ", "") in line, line
     # A word model's checkpoint for a text, and a text model's for words.
     words = tmp_path / "words.txt"
     words.write_text("cat\nrat\n", encoding="utf-8")
-    line = _one_error(_cli("charlm-score", f"ckpt={ckpt}", f"words={words}"), "charlm-score")
+    line = _one_error(run_command("charlm-score", f"ckpt={ckpt}", f"words={words}"), "charlm-score")
     assert "running text" in line and "text=" in line
 
 
@@ -327,7 +326,7 @@ def test_a_word_model_refuses_a_text_and_resuming_across_kinds_is_refused(
     )  # fmt: skip
     word_ckpt = train(cfg)["last_checkpoint"]
     line = _one_error(
-        _cli("charlm-score", f"ckpt={word_ckpt}", f"text={text_file}"), "charlm-score"
+        run_command("charlm-score", f"ckpt={word_ckpt}", f"text={text_file}"), "charlm-score"
     )
     assert "word list" in line and "words=" in line
     with pytest.raises(Exception, match="a model of a word list"):
