@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -127,7 +128,10 @@ def test_cli_unknown_model_or_experiment_lists_the_choices(tmp_path, group):
 
 @pytest.mark.slow
 def test_non_finite_loss_stops_at_once_and_keeps_the_good_checkpoints(make_cfg, tiny_corpus):
-    # The learning rate doubles every step: fine for a while, then the loss overflows.
+    # The learning rate doubles every step: fine for a while, then the loss or the weights
+    # overflow. Where depends on the CPU's rounding: the loss of an update, the weights at a
+    # chunk's end, or the logits at the validation after it (tests/test_non_finite.py forces
+    # each place); every one ends the same way.
     cfg = make_cfg(
         f"data.path={tiny_corpus}", "data.split=[0.6,0.2,0.2]", "data.steps_per_batch=5",
         "trainer.val_check_interval=5", "trainer.max_steps=400", "model.optimizer.lr=0.05",
@@ -135,15 +139,19 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_good_checkpoints(make_cfg, 
         "+model.scheduler._target_=torch.optim.lr_scheduler.ExponentialLR",
         "+model.scheduler._partial_=true", "+model.scheduler.gamma=2.0",
     )  # fmt: skip
-    with pytest.raises(NonFiniteLossError, match=r"became (nan|inf|-inf) at step \d+") as err:
+    pattern = r"became (nan|inf|-inf|non-finite) at step (\d+)"
+    with pytest.raises(NonFiniteLossError, match=pattern) as err:
         train(cfg)
-    step = int(str(err.value).split("at step ")[1].split(";")[0])
+    assert "\n" not in str(err.value)
+    step = int(re.search(pattern, str(err.value)).group(2))
     assert 5 < step < 400
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     assert str(last) in str(err.value)
     ckpt = torch.load(last, weights_only=True)
     assert ckpt["global_step"] < step
-    assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values())
+    for path in last.parent.glob("*.ckpt"):
+        saved = torch.load(path, weights_only=True)["state_dict"]
+        assert all(torch.isfinite(t).all() for t in saved.values()), path
 
 
 def test_a_run_never_overwrites_an_earlier_runs_checkpoints(make_cfg, tiny_corpus, tmp_path):

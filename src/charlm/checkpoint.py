@@ -80,7 +80,9 @@ def load_model(path: str | Path | Sequence[str | Path]) -> CharLM:
     """
     paths = [p for p in str(path).split(",") if p] if isinstance(path, str | Path) else list(path)
     if len(paths) > 1:
-        return EnsembleLM([load_model(p) for p in paths]).eval()
+        ensemble = EnsembleLM([load_model(p) for p in paths])
+        ensemble.checkpoint_path = ", ".join(str(p) for p in paths)
+        return ensemble.eval()
     path = paths[0] if paths else path
     checkpoint = read_checkpoint(path)
     meta = checkpoint.get("charlm")
@@ -117,6 +119,7 @@ def load_model(path: str | Path | Sequence[str | Path]) -> CharLM:
         )
     model.config = config
     model.data_identity = meta.get("data") if isinstance(meta.get("data"), dict) else None
+    model.checkpoint_path = str(path)
     return model.eval()
 
 

@@ -18,6 +18,10 @@ class CharlmError(ValueError):
     """Bad input: a file, a config value, a prompt. The message says what is wrong and the fix."""
 
 
+class NonFiniteError(CharlmError):
+    """A model's weights or outputs hold a NaN or an infinity (a run that diverged)."""
+
+
 def report_errors(program: str) -> Callable[[F], F]:
     """Turn a `CharlmError` into one line on stderr and exit status 2, instead of a traceback.
 

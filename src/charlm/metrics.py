@@ -150,7 +150,14 @@ class ClassifierMetrics(torch.nn.Module):
 def evaluate_lm(
     model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
 ) -> dict[str, float]:
-    """Mean NLL (nats), perplexity, bits per character and accuracy of `model` over `batches`."""
+    """Mean NLL (nats), perplexity, bits per character and accuracy of `model` over `batches`.
+
+    A language model with non-finite weights, or whose logits overflow, is refused
+    (`NonFiniteError`, naming its checkpoint) rather than scored as nan.
+    """
+    require_finite = getattr(model, "require_finite", None)
+    if require_finite is not None:
+        require_finite()
     was_training = model.training
     model.eval()
     metrics: LMMetrics | None = None
@@ -166,7 +173,10 @@ def evaluate_lm(
         model.train(was_training)
     if metrics is None:
         raise ValueError("nothing to evaluate: the split holds no windows")
-    return {**metrics.compute(), "windows": count}
+    values = metrics.compute()
+    if require_finite is not None and not math.isfinite(values["loss"]):
+        model.check_finite_nll(torch.tensor(values["loss"]))
+    return {**values, "windows": count}
 
 
 def per_character(values: dict[str, float], chars: int) -> dict[str, float]:

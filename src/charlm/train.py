@@ -31,7 +31,7 @@ from charlm.config import (
     used_run_dir_error,
 )
 from charlm.data.protocol import LanguageData, TaskData, missing_members
-from charlm.errors import ConfigError, config_section, report_errors
+from charlm.errors import ConfigError, NonFiniteError, config_section, report_errors
 from charlm.lit.base import NonFiniteLossError
 from charlm.lit.run_control import model_checkpoint
 from charlm.lit.schedule import UpdateSchedule
@@ -325,10 +325,21 @@ def fit_run(run: BuiltRun) -> float:
     started = time.perf_counter()
     try:
         run.trainer.fit(run.task, datamodule=run.datamodule, ckpt_path=run.cfg.get("ckpt_path"))
-    except NonFiniteLossError as err:
+    except NonFiniteError as err:
+        cause = err
+        if not isinstance(err, NonFiniteLossError):
+            # A callback sampled or scored the model (SampleWords) before the task's own
+            # checks ran: they say which weight and at which step.
+            try:
+                run.task.check_finite_weights()
+                cause = NonFiniteLossError(
+                    f"logits became non-finite at step {run.trainer.global_step} ({err})"
+                )
+            except NonFiniteLossError as found:
+                cause = found
         saved = sorted((run.output_dir / "checkpoints").glob("*.ckpt"))
         kept = ", ".join(str(p) for p in saved) or "none yet (it failed before the first one)"
-        raise NonFiniteLossError(f"{err}. Training stopped; checkpoints kept: {kept}") from None
+        raise NonFiniteLossError(f"{cause}. Training stopped; checkpoints kept: {kept}") from None
     return time.perf_counter() - started
 
 

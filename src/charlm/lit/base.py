@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from charlm.data.batches import Chunk
-from charlm.errors import CharlmError, check_choice
+from charlm.errors import CharlmError, NonFiniteError, check_choice
 from charlm.lit import schedule
 from charlm.lit.schedule import UpdateSchedule
 from charlm.lit.update import needs_lightning_update, update_function
+from charlm.models.base import non_finite_weights
 from charlm.models.registry import build_net
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,12 @@ SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 DIVERGENCE_FACTOR = 3.0
 
 
-class NonFiniteLossError(CharlmError):
-    """The training loss became NaN or infinite."""
+class NonFiniteLossError(NonFiniteError):
+    """The training loss, the validation loss or the weights became NaN or infinite."""
+
+
+# What every non-finite stop of a run tells the user to do.
+NON_FINITE_FIX = "lower the learning rate (model.optimizer.lr) or check the data"
 
 
 def _factory(config: Any, module: Any, what: str) -> Callable[..., Any] | None:
@@ -145,10 +150,31 @@ class StepTask(L.LightningModule):
 
     def _eval_epoch_end(self, stage: str) -> None:
         values = self._eval_values(stage)
+        if stage == "val" and not math.isfinite(values.get("loss", 0.0)):
+            # Before the checkpoints that follow a validation are written.
+            raise NonFiniteLossError(
+                f"validation loss became {values['loss']} at step {self.global_step}; "
+                + NON_FINITE_FIX
+            )
         # Plotted against optimiser updates (Lightning takes a logged "step" as the x value).
         self.log("step", float(self.global_step))
         for name, value in values.items():
             self.log(f"{stage}/{name}", value, prog_bar=name in ("loss", "acc"))
+
+    def check_finite_weights(self) -> None:
+        """Stop the run if a weight holds a NaN or an infinity. Called after each chunk, before
+        each validation and before each checkpoint: an update whose loss was finite can still
+        make the weights non-finite, and no checkpoint may keep them."""
+        bad = non_finite_weights(self.net)
+        if bad is not None:
+            name, value = bad
+            raise NonFiniteLossError(
+                f"weights became {value} at step {self.global_step} (net.{name}); {NON_FINITE_FIX}"
+            )
+
+    def on_validation_start(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.check_finite_weights()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._eval_step("val", batch)
@@ -236,8 +262,7 @@ class StepTask(L.LightningModule):
             if not math.isfinite(value):
                 # Stop before this update: the weights are still the last finite ones.
                 raise NonFiniteLossError(
-                    f"training loss became {value} at step {first + i + 1}; "
-                    "lower the learning rate (model.optimizer.lr) or check the data"
+                    f"training loss became {value} at step {first + i + 1}; {NON_FINITE_FIX}"
                 )
             update(loss)
             if probing:
@@ -248,6 +273,8 @@ class StepTask(L.LightningModule):
             since_log.append(value)
             if (first + i + 1) % log_every == 0:
                 self._log_training(first + i + 1, x, y)
+        # The chunk's last update may have made the weights non-finite with a finite loss.
+        self.check_finite_weights()
         mean_loss = torch.tensor(total / max(updates, 1))
         self.log("train/loss", mean_loss, prog_bar=True, logger=False)
         return mean_loss  # read by the Tuner's learning-rate finder
@@ -289,6 +316,9 @@ class StepTask(L.LightningModule):
     # --- checkpoints --------------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Raised while Lightning assembles the checkpoint, before any file is written: no
+        # best or last checkpoint ever holds non-finite weights.
+        self.check_finite_weights()
         # Plain strings and numbers only, so the checkpoint loads with weights_only=True.
         from omegaconf import OmegaConf
 

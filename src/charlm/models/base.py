@@ -13,7 +13,7 @@ from torch import nn
 from charlm.data.sequences import PAD_TARGET
 from charlm.data.vocab import Vocabulary
 from charlm.data.windows import context_windows
-from charlm.errors import check_positive_ints
+from charlm.errors import NonFiniteError, check_positive_ints
 
 
 class CharLM(nn.Module):
@@ -44,6 +44,8 @@ class CharLM(nn.Module):
         # what its split was drawn from (words_sha256, words, split_sizes), when it says.
         self.config: dict = {}
         self.data_identity: dict | None = None
+        # The checkpoint the model was loaded from (charlm.load_model), named by its errors.
+        self.checkpoint_path: str | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Next-character logits: (batch, context_size) token ids -> (batch, vocab_size)."""
@@ -107,6 +109,7 @@ class CharLM(nn.Module):
         if not prompt:
             raise ValueError("prompt='': give at least one character to start from")
         vocab.check(prompt, "prompt")
+        self.require_finite()
         was_training = self.training
         self.eval()
         try:
@@ -115,7 +118,7 @@ class CharLM(nn.Module):
             logits, state = self.text_start(ids)
             drawn_all = []
             for _ in range(length):
-                drawn = draw(logits, generator, temperature, top_k, self.vocab_size)
+                drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self)
                 drawn_all.append(drawn)
                 logits, state = self.text_advance(state, drawn.to(device))
         finally:
@@ -130,6 +133,7 @@ class CharLM(nn.Module):
         `block_size`, each character from those before it in its block)."""
         from charlm.data.text import EvalBlocks
 
+        self.require_finite()
         stream = ids.cpu().numpy()
         blocks = EvalBlocks(stream, (0, len(stream)), block_size, batch_blocks)
         was_training = self.training
@@ -143,7 +147,32 @@ class CharLM(nn.Module):
                 parts.append(nll[y.flatten() != PAD_TARGET])
         finally:
             self.train(was_training)
-        return torch.cat(parts)
+        return self.check_finite_nll(torch.cat(parts))
+
+    def describe(self) -> str:
+        """How errors name the model: its checkpoint, when it was loaded from one."""
+        return f"the model of {self.checkpoint_path}" if self.checkpoint_path else "this model"
+
+    def require_finite(self) -> None:
+        """Refuse to sample or score with weights that hold a NaN or an infinity."""
+        bad = non_finite_weights(self)
+        if bad is not None:
+            raise NonFiniteError(
+                f"{self.describe()} holds non-finite weights ({bad[0]} has {bad[1]}): the run "
+                "that wrote them diverged; use an earlier checkpoint of that run, or train "
+                "again with a lower learning rate (model.optimizer.lr)"
+            )
+
+    def check_finite_nll(self, nll: torch.Tensor) -> torch.Tensor:
+        """`nll`, refused if any value is NaN or infinite: the logits overflowed (finite logits
+        always give a finite NLL through log-softmax)."""
+        if not bool(torch.isfinite(nll).all()):
+            raise NonFiniteError(
+                f"{self.describe()} gives non-finite scores (its logits overflow to nan or inf): "
+                "its weights are too large to score with; use an earlier checkpoint of its run, "
+                "or train again with a lower learning rate (model.optimizer.lr)"
+            )
+        return nll
 
     def regularization(self) -> torch.Tensor | None:
         """Extra term added to the training loss, or None (the default) for none."""
@@ -172,8 +201,11 @@ class CharLM(nn.Module):
         """P(next character | word so far), the boundary token meaning the word ends."""
         vocab = self.require_vocab()
         vocab.check(context, "context")
+        self.require_finite()
         x = torch.tensor([self._context_of(vocab.encode(context))])
         probs = F.softmax(self._eval_forward(x), dim=-1)[0]
+        if not bool(torch.isfinite(probs).all()):
+            self.check_finite_nll(probs)
         return {c: float(p) for c, p in zip(vocab.itos, probs, strict=True)}
 
     def examples(self, words: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,12 +221,13 @@ class CharLM(nn.Module):
     @torch.no_grad()
     def word_nll(self, words: Sequence[str]) -> torch.Tensor:
         """Total NLL (nats) of each word, end token included, from one pass over all of them."""
+        self.require_finite()
         x, y = self.examples(words)
         logits = self._eval_forward(x).float().cpu()
         nll = F.cross_entropy(
             logits.flatten(0, -2), y.flatten(), ignore_index=PAD_TARGET, reduction="none"
         )
-        return self._nll_per_word(nll.view_as(y), words)
+        return self.check_finite_nll(self._nll_per_word(nll.view_as(y), words))
 
     @torch.no_grad()
     def log_prob(self, word: str) -> tuple[float, float]:
@@ -251,6 +284,7 @@ class CharLM(nn.Module):
             )
         if batched is None:
             batched = self.data_contract == "sequences"
+        self.require_finite()
         was_training = self.training
         self.eval()
         try:
@@ -287,7 +321,7 @@ class CharLM(nn.Module):
         # Rows still being drawn (indices into `words`): finished words leave the batch.
         rows = torch.arange(n)
         for _ in range(max_len - len(prefix_ids)):
-            drawn = draw(logits, generator, temperature, top_k, self.vocab_size)
+            drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self)
             going = drawn != 0
             if not going.any():
                 break
@@ -329,14 +363,56 @@ def draw(
     temperature: float,
     top_k: int | None,
     vocab_size: int,
+    model: CharLM | None = None,
 ) -> torch.Tensor:
-    """One id per row of `logits` (n, vocab), drawn at `temperature` among the `top_k` likeliest."""
-    scaled = logits.float().cpu() / temperature
+    """One id per row of `logits` (n, vocab), drawn at `temperature` among the `top_k` likeliest.
+
+    Logits that are NaN, +inf, or -inf for a whole row give no distribution: `NonFiniteError`
+    (naming `model`'s checkpoint) instead of `torch.multinomial`'s error.
+    """
+    logits = logits.float().cpu()
+    scaled = logits / temperature
     if top_k is not None and top_k < vocab_size:
         cutoff = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
         scaled = scaled.masked_fill(scaled < cutoff, -math.inf)
     probs = F.softmax(scaled, dim=-1)
+    if not bool(torch.isfinite(probs).all()):
+        probs = _finite_probs(logits, temperature, top_k, vocab_size, model)
     return torch.multinomial(probs, 1, replacement=True, generator=generator)[:, 0]
+
+
+def _finite_probs(
+    logits: torch.Tensor,
+    temperature: float,
+    top_k: int | None,
+    vocab_size: int,
+    model: CharLM | None,
+) -> torch.Tensor:
+    """`draw`'s probabilities where dividing by a tiny temperature overflowed: the logits are
+    shifted to a maximum of 0 first, so the likeliest character keeps a finite weight. Logits
+    that are not finite themselves are refused."""
+    top = logits.max(dim=-1, keepdim=True).values
+    if torch.isnan(logits).any() or not bool(torch.isfinite(top).all()):
+        name = model.describe() if model is not None else "the model"
+        raise NonFiniteError(
+            f"{name} gives non-finite next-character logits (nan or inf), so nothing can be "
+            "sampled: its weights diverged or overflow; use an earlier checkpoint of its run, "
+            "or train again with a lower learning rate (model.optimizer.lr)"
+        )
+    scaled = (logits - top) / temperature
+    if top_k is not None and top_k < vocab_size:
+        cutoff = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
+        scaled = scaled.masked_fill(scaled < cutoff, -math.inf)
+    return F.softmax(scaled, dim=-1)
+
+
+def non_finite_weights(module: nn.Module) -> tuple[str, str] | None:
+    """(name, "nan" or "inf") of the first floating-point parameter or buffer of `module`
+    holding a NaN or an infinity, or None when all are finite."""
+    for name, tensor in (*module.named_parameters(), *module.named_buffers()):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name, "nan" if bool(torch.isnan(tensor).any()) else "inf"
+    return None
 
 
 def check_sampling_args(
