@@ -32,8 +32,8 @@ def main() -> None:
     import torch
 
     from charlm import load_model
-    from charlm.checkpoint import checkpoint_lines
-    from charlm.data.lines import LinesDataModule
+    from charlm.data.datamodule import LinesDataModule
+    from charlm.data.registry import checked_data
     from charlm.metrics import evaluate_lm, per_character
     from charlm.models import BengioMLP
 
@@ -41,7 +41,14 @@ def main() -> None:
     started = time.perf_counter()
     if args.ckpt:
         model = load_model(args.ckpt)
-        datamodule, _ = checkpoint_lines(model)
+        data, _ = checked_data(model)
+        stored = model.config["data"]
+        datamodule = LinesDataModule(
+            data.paths, data.units, clean=stored.get("clean"),
+            context_size=int(stored["context_size"]), split=data.split,
+            split_seed=data.split_seed, eval_batch_size=int(stored["eval_batch_size"]),
+            contract=model.data_contract, vocab=model.vocab,
+        )  # fmt: skip
     else:
         options = {"vocab_size": args.vocab_size, "min_frequency": args.min_frequency}
         datamodule = LinesDataModule(TEXT, tokenizer=options, context_size=5)

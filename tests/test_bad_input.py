@@ -333,8 +333,8 @@ def test_prefixes_the_model_cannot_extend_are_refused(trained_run, transformer_r
 
 @pytest.mark.slow
 def test_a_word_longer_than_the_model_reads_gets_a_row_note(transformer_run, trained_run, tmp_path):
+    from charlm.data.words import score_words
     from charlm.inference import evaluate_checkpoint
-    from charlm.score import score_words
 
     gpt = load_model(transformer_run)
     long_word = "ab" * 12
@@ -445,12 +445,12 @@ def test_make_help_prints_no_make_variable():
 
 @pytest.mark.slow
 def test_many_samples_stream_out_in_chunks(trained_run, monkeypatch):
-    from charlm import inference
+    from charlm.data import kinds
 
     model = load_model(trained_run["dir"] / "checkpoints" / "last.ckpt")
     one = model.sample(7, generator=torch.Generator().manual_seed(3))
-    monkeypatch.setattr(inference, "WORDS_PER_CHUNK", 3)
-    chunks = list(inference.sample_chunks(model, 7, torch.Generator().manual_seed(3)))
+    monkeypatch.setattr(kinds, "WORDS_PER_CHUNK", 3)
+    chunks = list(kinds.sample_chunks(model, 7, torch.Generator().manual_seed(3)))
     assert [len(c) for c in chunks] == [3, 3, 1]
     assert [w for c in chunks for w in c] == one  # one word at a time: the same stream
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"

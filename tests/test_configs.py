@@ -26,6 +26,12 @@ def _instantiate_run(cfg, corpus: Path):
     if "path" in cfg.data or OmegaConf.is_missing(cfg.data, "path"):
         with open_dict(cfg):
             cfg.data.path = str(corpus)
+    if cfg.data.get("kind") == "records":  # records of a CSV file, the words in a column
+        records = corpus.with_suffix(".csv")
+        records.write_text("id,name\n" + "".join(f"{i},{w}\n" for i, w in
+                           enumerate(corpus.read_text().split())), encoding="utf-8")  # fmt: skip
+        with open_dict(cfg):
+            cfg.data.path, cfg.data.field = str(records), "name"
     run = build_run(cfg)
     assert isinstance(run.datamodule, L.LightningDataModule)
     assert isinstance(run.task, L.LightningModule)

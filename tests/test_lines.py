@@ -15,10 +15,10 @@ from commands import run_command
 from conftest import compose_train
 
 from charlm import load_model
-from charlm.checkpoint import checkpoint_lines, is_lines_model
 from charlm.clean import main as clean_main
 from charlm.data.clean import clean_rules, clean_text, text_lines
-from charlm.data.lines import LinesDataModule
+from charlm.data.lines import LinesDataModule, score_lines
+from charlm.data.registry import checked_data
 from charlm.data.sequences import PAD_TARGET
 from charlm.data.tokens import (
     TokenizerError,
@@ -31,7 +31,6 @@ from charlm.data.windows import context_windows
 from charlm.inference import evaluate_checkpoint
 from charlm.metrics import evaluate_lm, per_character
 from charlm.models import BengioMLP, RecurrentLM
-from charlm.score import score_lines
 from charlm.train import train
 
 WORDS = [
@@ -327,7 +326,7 @@ def test_a_checkpoint_carries_its_tokenizer(token_run: dict, tmp_path: Path):
     # The tokenizer file is not needed: the checkpoint holds the tokenizer.
     (run / "tokenizer.json").unlink()
     model = load_model(run / "checkpoints" / "last.ckpt")
-    assert isinstance(model.vocab, TokenVocabulary) and is_lines_model(model)
+    assert isinstance(model.vocab, TokenVocabulary) and model.data_identity["kind"] == "lines"
     assert model.vocab.tokenizer.to_str() == saved.to_str()
     line = "The cat sat on a mat."
     assert model.vocab.decode(model.vocab.encode(line)) == "the cat sat on a mat."
@@ -341,8 +340,8 @@ def test_a_checkpoint_carries_its_tokenizer(token_run: dict, tmp_path: Path):
         assert results["test"]["loss"] == pytest.approx(best["test"]["loss"], rel=1e-5)
         assert results["test"]["bpc"] == pytest.approx(best["test"]["bpc"], rel=1e-5)
     assert results["val"]["chars"] == best["val"]["chars"]
-    datamodule, changed = checkpoint_lines(model)
-    assert not changed and datamodule.vocab is model.vocab
+    data, changed = checked_data(model)
+    assert not changed and data.vocab is model.vocab
 
 
 @pytest.mark.slow

@@ -9,8 +9,9 @@ from commands import run_command
 
 from charlm import load_model
 from charlm.checkpoint import checkpoint_words
+from charlm.data.scoring import arrange
+from charlm.data.words import score_words, summary
 from charlm.inference import evaluate_checkpoint
-from charlm.score import arrange, score_words, summary
 
 
 @pytest.fixture

@@ -15,14 +15,20 @@ from commands import run_command
 from conftest import compose_train
 
 from charlm import load_model
-from charlm.checkpoint import checkpoint_text
 from charlm.data import text as text_module
-from charlm.data.text import EvalBlocks, TextBlocks, TextError, encode_text, split_bounds
-from charlm.data.text_datamodule import TextDataModule
+from charlm.data.datamodule import TextDataModule
+from charlm.data.registry import checked_data
+from charlm.data.text import (
+    EvalBlocks,
+    TextBlocks,
+    TextError,
+    encode_text,
+    score_text,
+    split_bounds,
+)
 from charlm.data.vocab import TextVocabulary, VocabularyError
 from charlm.inference import evaluate_checkpoint
 from charlm.models import BengioMLP, BigramLM, RecurrentLM, TransformerLM
-from charlm.score import score_text
 from charlm.train import train
 
 BIN = Path(sys.executable).parent
@@ -235,9 +241,9 @@ def test_each_family_trains_on_text_and_round_trips_through_load_model(tmp_path,
     for split in ("train", "val", "test"):
         assert results[split]["loss"] == pytest.approx(metrics[split]["loss"], rel=1e-4)
     # Scoring the test text gives the same NLL as the evaluation (same blocks, same context).
-    encoded, spans, _ = checkpoint_text(model)
-    start, end = spans["test"]
-    test_text = model.vocab.decode(encoded.ids()[start:end])
+    data, _ = checked_data(model)
+    start, end = data.bounds["test"]
+    test_text = model.vocab.decode(data.stream[start:end])
     _, totals = score_text(model, test_text)
     assert totals["nll_per_char"] == pytest.approx(metrics["test"]["loss"], rel=1e-4)
     assert totals["characters"] == metrics["test"]["windows"]

@@ -11,22 +11,14 @@ from typing import Any
 import torch
 import yaml
 
-from charlm.data.corpus import distinct_words, load_words, split_words, words_digest
-from charlm.data.vocab import TextVocabulary, stored_vocabulary
+from charlm.data.kinds import RESPLIT_NOTE as RESPLIT_NOTE
+from charlm.data.kinds import DataChangedError as DataChangedError
+from charlm.data.vocab import stored_vocabulary
 from charlm.errors import CharlmError
+from charlm.errors import CheckpointError as CheckpointError
 from charlm.models.base import CharLM
 from charlm.models.ensemble import EnsembleLM
 from charlm.models.registry import build_net, net_class
-
-# The DataModule, by both its names, whose `path` is a plain word list that
-# `checkpoint_words` can split again.
-WORD_LIST_DATA = ("charlm.data.CharWindowDataModule", "charlm.data.datamodule.CharWindowDataModule")
-# The DataModule, by both its names, of lines of a text as sequences (characters or tokens).
-LINES_DATA = ("charlm.data.LinesDataModule", "charlm.data.lines.LinesDataModule")
-
-
-class CheckpointError(CharlmError):
-    """A checkpoint is missing, unreadable, unsafe, or not a charlm checkpoint."""
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -147,146 +139,14 @@ def state_dict_mismatch(module: torch.nn.Module, state: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-class DataChangedError(CheckpointError):
-    """The word list a run was split from is not the one at its path now."""
-
-
-# What a command says when it splits a changed word list because it was asked to.
-RESPLIT_NOTE = (
-    "note: the word list changed since training; split again as asked (resplit=true): "
-    "the figures and tags are not those of the run's own split"
-)
-
-
 def checkpoint_words(
     model: CharLM, data_path: str | Path | None = None, resplit: bool = False
 ) -> dict[str, list[str]]:
-    """The train/val/test words of the run a loaded model comes from, split as it was.
+    """The train/val/test words (or lines) of the run a loaded model comes from, split as it
+    was (`charlm.data.registry.checked_data`): `data_path` replaces the path the run stored; a
+    file whose content differs from the one the run was split from is refused, unless
+    `resplit=True`."""
+    from charlm.data.registry import checked_data
 
-    `data_path` replaces the word list's path stored in the run's config (e.g. after moving it).
-    A word list whose words differ from those the run was split from (its SHA-256 is in the
-    checkpoint) is refused: its split would differ, and held-out words could be scored as
-    training ones. `resplit=True` splits it all the same (`checkpoint_split` says whether).
-    """
-    return checkpoint_split(model, data_path, resplit)[0]
-
-
-def checkpoint_split(
-    model: CharLM, data_path: str | Path | None = None, resplit: bool = False
-) -> tuple[dict[str, list[str]], bool]:
-    """`checkpoint_words`, and whether the list differs from the run's (split again as asked)."""
-    data = (model.config or {}).get("data") or {}
-    path = data_path or data.get("path")
-    if not path:
-        raise CheckpointError("the checkpoint stores no data path: give data_path=PATH")
-    target = str(data.get("_target_", WORD_LIST_DATA[0]))
-    if not data_path and target not in WORD_LIST_DATA:
-        # Reading the words through the run's own DataModule would mean importing whatever
-        # class the checkpoint names; plain word lists only.
-        raise CheckpointError(
-            f"the run read its words with {target}, not from a plain word list: give "
-            "data_path=A_WORD_LIST (one word per line, the same words) to tag or evaluate them"
-        )
-    words, _ = distinct_words(load_words(path))
-    identity = getattr(model, "data_identity", None) or {}
-    stored, digest = identity.get("words_sha256"), words_digest(words)
-    changed = bool(stored) and stored != digest
-    if changed and not resplit:
-        raise DataChangedError(
-            f"{path} is not the word list this model was split from ({identity.get('words')} "
-            f"distinct words then, {len(words)} now; SHA-256 {stored[:12]}... then, "
-            f"{digest[:12]}... now): restore it, point data_path= at the original, "
-            "or give resplit=true to split the file as it is now"
-        )
-    model.vocab.check_words(words, f"word list {path}")
-    parts = split_words(words, data.get("split", (0.8, 0.1, 0.1)), data.get("split_seed", 42))
-    return dict(zip(("train", "val", "test"), parts, strict=True)), changed
-
-
-def is_text_model(model: CharLM) -> bool:
-    """Whether `model` was trained on running text (its vocabulary is a text's)."""
-    return isinstance(getattr(model, "vocab", None), TextVocabulary)
-
-
-def text_block_size(model: CharLM) -> int:
-    """The block a text model was trained and evaluated on (its run's data.block_size)."""
-    data = (model.config or {}).get("data") or {}
-    return int(data.get("block_size") or model.context_size)
-
-
-def checkpoint_text(
-    model: CharLM, data_path: str | Path | None = None, resplit: bool = False
-) -> tuple[Any, dict[str, tuple[int, int]], bool]:
-    """The encoded text a text model was trained on, its splits' (start, end), and whether the
-    text changed since (split again as asked: `resplit=True`; refused otherwise)."""
-    from charlm.data.text import encode_text, split_bounds
-
-    data = (model.config or {}).get("data") or {}
-    path = data_path or data.get("path")
-    if not path:
-        raise CheckpointError("the checkpoint stores no text path: give data_path=PATH")
-    encoded = encode_text(path, data.get("cache_dir"))
-    identity = getattr(model, "data_identity", None) or {}
-    stored = identity.get("text_sha256")
-    changed = bool(stored) and stored != encoded.sha256
-    if changed and not resplit:
-        raise DataChangedError(
-            f"{path} is not the text this model was split from ({identity.get('characters')} "
-            f"characters then, {encoded.length} now): restore it, point data_path= at the "
-            "original, or give resplit=true to split the text as it is now"
-        )
-    if encoded.vocab != model.vocab:
-        extra = sorted(set(encoded.vocab.itos) - set(model.vocab.itos))
-        raise CheckpointError(
-            f"{path} holds characters the model was not trained on ({''.join(extra)!r})"
-            if extra
-            else f"{path} lacks some of the model's characters: its ids would differ; give "
-            "the text the model was trained on (data_path=)"
-        )
-    bounds = split_bounds(encoded.length, data.get("split", (0.85, 0.05, 0.10)))
-    return encoded, dict(zip(("train", "val", "test"), bounds, strict=True)), changed
-
-
-def is_lines_model(model: CharLM) -> bool:
-    """Whether `model` was trained on the lines of a text (of characters or tokens)."""
-    identity = getattr(model, "data_identity", None) or {}
-    data = (getattr(model, "config", None) or {}).get("data") or {}
-    return identity.get("kind") == "lines" or str(data.get("_target_")) in LINES_DATA
-
-
-def checkpoint_lines(
-    model: CharLM, data_path: str | Path | None = None, resplit: bool = False
-) -> tuple[Any, bool]:
-    """The lines a lines model was trained on, split and encoded as in its run (a
-    `LinesDataModule` holding the model's own vocabulary, so no tokenizer is trained again),
-    and whether the text changed since (split again as asked: `resplit=True`; refused
-    otherwise)."""
-    from charlm.data.lines import LinesDataModule
-
-    data = (model.config or {}).get("data") or {}
-    path = data_path or data.get("path")
-    if not path:
-        raise CheckpointError("the checkpoint stores no text path: give data_path=PATH")
-    datamodule = LinesDataModule(
-        path,
-        units=data.get("units", "tokens"),
-        clean=data.get("clean"),
-        context_size=int(data.get("context_size") or model.context_size),
-        split=data.get("split", (0.8, 0.1, 0.1)),
-        split_seed=data.get("split_seed", 42),
-        eval_batch_size=int(data.get("eval_batch_size") or 4096),
-        contract=model.data_contract,
-        vocab=model.vocab,
-    )
-    datamodule.setup()
-    identity = getattr(model, "data_identity", None) or {}
-    stored = identity.get("text_sha256")
-    now = datamodule.data_identity()
-    changed = bool(stored) and stored != now["text_sha256"]
-    if changed and not resplit:
-        raise DataChangedError(
-            f"{path} is not the text this model was split from ({identity.get('lines')} lines "
-            f"then, {now['lines']} now): restore it, point data_path= at the original, or "
-            "give resplit=true to split the text as it is now"
-        )
-    return datamodule, changed
+    data, _ = checked_data(model, data_path, resplit)
+    return data.novelty_splits()

@@ -18,6 +18,11 @@ class CharlmError(ValueError):
     """Bad input: a file, a config value, a prompt. The message says what is wrong and the fix."""
 
 
+class CheckpointError(CharlmError):
+    """A checkpoint is missing, unreadable, unsafe, or not a charlm checkpoint, or the data it
+    was trained on is not what it says."""
+
+
 class NonFiniteError(CharlmError):
     """A model's weights or outputs hold a NaN or an infinity (a run that diverged)."""
 

@@ -1,61 +1,43 @@
-"""What a trained model is asked once trained: its metrics on its own splits, on a word list or
-on a text, and how new the words it samples are. The commands (`charlm-eval`, `charlm-sample`,
-`charlm-score`, `charlm-report`) and the notebooks call these; they import no command.
+"""What a trained model is asked once trained: its metrics on its own splits and on a word
+list, and how new the words it samples are. The commands (`charlm-eval`, `charlm-sample`,
+`charlm-score`, `charlm-report`) and the notebooks call these; they import no command, and
+ask the model's data (`charlm.data.registry.model_data`) whatever depends on its kind.
 """
 
 from __future__ import annotations
 
 import sys
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from charlm.checkpoint import (
-    RESPLIT_NOTE,
-    checkpoint_lines,
-    checkpoint_split,
-    checkpoint_text,
-    is_lines_model,
-    is_text_model,
-    load_model,
-    text_block_size,
+from charlm.checkpoint import RESPLIT_NOTE, load_model
+from charlm.data.batches import SPLITS, TensorSlices
+from charlm.data.kinds import (
+    NOVELTY,
+    WORDS_PER_CHUNK,
+    DataKind,
+    novelty,
+    novelty_summary,
+    sample_chunks,
 )
-from charlm.data.batches import TensorSlices
-from charlm.data.corpus import load_words
+from charlm.data.registry import model_data
 from charlm.errors import CharlmError
 from charlm.metrics import evaluate_lm, per_character
 from charlm.models.base import CharLM
 
-NOVELTY = ("train", "held-out", "new")
-# Words drawn and printed at a time: a large n streams out instead of waiting in memory.
-WORDS_PER_CHUNK = 10_000
+__all__ = [
+    "NOVELTY",
+    "WORDS_PER_CHUNK",
+    "evaluate_checkpoint",
+    "evaluate_split",
+    "evaluate_words",
+    "novelty",
+    "novelty_summary",
+    "sample_chunks",
+]
 
-
-def novelty(samples: Iterable[str], splits: Mapping[str, Iterable[str]]) -> list[str]:
-    """For each sample: 'train' if a training word, 'held-out' if a val/test word, else 'new'."""
-    train = set(splits.get("train", ()))
-    held_out = set(splits.get("val", ())) | set(splits.get("test", ()))
-    return ["train" if w in train else "held-out" if w in held_out else "new" for w in samples]
-
-
-def novelty_summary(tags: list[str] | Counter) -> str:
-    """One line with the count and share of each novelty class."""
-    counts = tags if isinstance(tags, Counter) else Counter(tags)
-    total = sum(counts.values())
-    parts = [f"{counts[k]} {k} ({counts[k] / total:.0%})" for k in NOVELTY]
-    return f"novelty of {total} samples: " + ", ".join(parts)
-
-
-def sample_chunks(
-    model: CharLM, n: int, generator: torch.Generator, **options
-) -> Iterator[list[str]]:
-    """`n` words in chunks of at most WORDS_PER_CHUNK, drawn one chunk after the other from
-    `generator` (so n <= WORDS_PER_CHUNK gives exactly `model.sample(n, ...)`)."""
-    for start in range(0, n, WORDS_PER_CHUNK):
-        yield model.sample(min(WORDS_PER_CHUNK, n - start), generator=generator, **options)
+# Predictions an evaluation batch holds when the run's config does not say.
+EVAL_PREDICTIONS = 8192
 
 
 def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> dict[str, float]:
@@ -68,11 +50,16 @@ def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> d
     return evaluate_lm(model, TensorSlices(x, y, batch_size=rows))
 
 
-def evaluate_text(model: CharLM, stream, bounds: tuple[int, int], block_size: int) -> dict:
-    """Metrics of a text model over one split read once (`charlm.data.text.EvalBlocks`)."""
-    from charlm.data.text import EvalBlocks
-
-    return evaluate_lm(model, EvalBlocks(stream, bounds, block_size, max(1, 16384 // block_size)))
+def evaluate_split(model: CharLM, data: DataKind, name: str) -> dict[str, float]:
+    """Metrics of `model` over split `name` of its data, read as its run's evaluation read
+    it; per character of the text too where predictions are not characters (tokens)."""
+    stored = (model.config or {}).get("data") or {}
+    predictions = int(stored.get("eval_batch_size") or EVAL_PREDICTIONS)
+    context = int(stored.get("context_size") or model.context_size)
+    batches = data.eval_batches(name, model.data_contract, context, predictions)
+    values = evaluate_lm(model, batches)
+    chars = data.split_characters(name)
+    return per_character(values, chars) if chars is not None else values
 
 
 def evaluate_checkpoint(
@@ -86,70 +73,16 @@ def evaluate_checkpoint(
 
     Words of `words` holding characters outside the model's vocabulary, or longer than the
     model reads, are skipped and reported on standard error (`unknown="skip"`), or refuse the
-    whole file (`"error"`). `resplit` splits a word list changed since training all the same.
+    whole file (`"error"`). `resplit` splits data changed since training all the same.
     """
     if unknown not in ("skip", "error"):
         raise CharlmError(f"unknown={unknown!r}: 'skip' (report and go on) or 'error'")
     model = load_model(ckpt)
-    if is_text_model(model):
-        if words:
-            raise CharlmError(
-                "words=: this model was trained on running text; score a text with "
-                "charlm-score ckpt=... text=FILE"
-            )
-        encoded, bounds, changed = checkpoint_text(model, data_path, resplit)
-        if changed:
-            print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)
-        stream, block = encoded.ids(), text_block_size(model)
-        return {
-            split: evaluate_text(model, stream, span, block)
-            for split, span in bounds.items()
-            if span[1] - span[0] >= 2
-        }
-    if is_lines_model(model):
-        if words:
-            raise CharlmError(
-                "words=: this model was trained on lines of text; score a text's lines with "
-                "charlm-score ckpt=... text=FILE"
-            )
-        datamodule, changed = checkpoint_lines(model, data_path, resplit)
-        if changed:
-            print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)
-        return {
-            split: per_character(
-                evaluate_lm(model, datamodule.eval_dataloader(split)),
-                datamodule.split_characters(split),
-            )
-            for split in ("train", "val", "test")
-            if datamodule.has_split(split)
-        }
-    splits, changed = checkpoint_split(model, data_path, resplit)
-    if changed:
+    data = model_data(model, data_path)
+    batches = data.file_batches(model, str(words), unknown) if words else None
+    if data.check_unchanged(model.data_identity, resplit):
         print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)
-    results = {split: evaluate_words(model, part) for split, part in splits.items() if part}
-    if words:
-        extra = load_words(words)
-        if unknown == "error":
-            model.vocab.check_words(extra, f"word list {words}")
-        skipped = [w for w in extra if model.vocab.unknown(w)]
-        if skipped:
-            shown = ", ".join(f"{w!r} ({''.join(model.vocab.unknown(w))!r})" for w in skipped[:5])
-            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-            print(
-                f"charlm-eval: skipped {len(skipped)} of {len(extra)} words of {words} with "
-                f"characters outside the model's vocabulary: {shown}{more}",
-                file=sys.stderr,
-            )
-            extra = [w for w in extra if not model.vocab.unknown(w)]
-        long = [w for w in extra if model.too_long(w)]
-        if long:
-            print(
-                f"charlm-eval: skipped {len(long)} word(s) of {words} longer than the model reads "
-                f"(at most {model.max_word_length} characters)",
-                file=sys.stderr,
-            )
-            extra = [w for w in extra if not model.too_long(w)]
-        if not extra:
-            raise CharlmError(f"no word of {words} can be scored: all hold unknown characters")
-        results[Path(words).name] = evaluate_words(model, extra)
+    results = {name: evaluate_split(model, data, name) for name in SPLITS if data.has_split(name)}
+    if batches is not None:
+        results[Path(words).name] = evaluate_lm(model, batches)
     return results

@@ -17,14 +17,9 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from charlm.checkpoint import (
-    checkpoint_lines,
-    checkpoint_words,
-    is_lines_model,
-    load_model,
-    read_checkpoint,
-)
+from charlm.checkpoint import load_model, read_checkpoint
 from charlm.config import config_dir
+from charlm.data.registry import checked_data
 from charlm.data.sequences import PAD_TARGET
 from charlm.diagnostics import Probe, diagnostics_figure, finite
 from charlm.errors import (
@@ -34,6 +29,7 @@ from charlm.errors import (
     check_positive_ints,
     report_errors,
 )
+from charlm.models.base import logits_for
 
 
 def inspect_checkpoint(
@@ -58,18 +54,13 @@ def inspect_checkpoint(
     check_output(path)
     model = load_model(ckpt)
     step = int(read_checkpoint(ckpt).get("global_step", 0))
-    if is_lines_model(model):
-        words = checkpoint_lines(model, data_path, resplit)[0].lines["train"]
-    else:
-        words = checkpoint_words(model, data_path, resplit)["train"]
-    if not words:
-        raise CharlmError(f"{ckpt}: the run's training split is empty; nothing to inspect")
-    x, y = model.examples(words)
+    data, _ = checked_data(model, data_path, resplit)
+    x, y = data.training_examples(model)
     rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:batch_size]
     probe = Probe(model)
     probe.start(snapshot_weights=False)
     with torch.enable_grad():
-        logits = model(x[rows])
+        logits = logits_for(model, x[rows], y[rows])
         loss = F.cross_entropy(
             logits.flatten(0, -2), y[rows].flatten().long(), ignore_index=PAD_TARGET
         )

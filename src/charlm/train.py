@@ -415,8 +415,9 @@ def split_figures(task: Any, datamodule: Any, split: str) -> dict[str, Any]:
     """The final figures of one split; per character too where the data counts its characters
     (lines of tokens or characters: `LinesDataModule.split_characters`)."""
     values = task.evaluate(datamodule.eval_dataloader(split))
-    chars = getattr(datamodule, "split_characters", None)
-    return per_character(values, chars(split)) if callable(chars) else values
+    chars_of = getattr(datamodule, "split_characters", None)
+    chars = chars_of(split) if callable(chars_of) else None
+    return per_character(values, chars) if chars is not None else values
 
 
 def closing_summary(metrics: dict[str, Any]) -> str:

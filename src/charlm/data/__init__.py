@@ -23,8 +23,16 @@ _HOMES = {
     "TextError": "charlm.data.text",
     "encode_text": "charlm.data.text",
     "split_bounds": "charlm.data.text",
-    "TextDataModule": "charlm.data.text_datamodule",
-    "LinesDataModule": "charlm.data.lines",
+    "TextDataModule": "charlm.data.datamodule",
+    "LinesDataModule": "charlm.data.datamodule",
+    "LanguageDataModule": "charlm.data.datamodule",
+    "DataKind": "charlm.data.kinds",
+    "WordList": "charlm.data.words",
+    "RunningText": "charlm.data.text",
+    "TextLines": "charlm.data.lines",
+    "TextRecords": "charlm.data.records",
+    "model_data": "charlm.data.registry",
+    "Vocab": "charlm.data.vocab",
     "TokenVocabulary": "charlm.data.tokens",
     "train_tokenizer": "charlm.data.tokens",
     "TextVocabulary": "charlm.data.vocab",
@@ -50,6 +58,14 @@ __all__ = [
     "EncodedText",
     "TextDataModule",
     "LinesDataModule",
+    "LanguageDataModule",
+    "DataKind",
+    "WordList",
+    "RunningText",
+    "TextLines",
+    "TextRecords",
+    "model_data",
+    "Vocab",
     "TokenVocabulary",
     "train_tokenizer",
     "TextError",
@@ -68,14 +84,22 @@ __getattr__, __dir__ = lazy_attributes(__name__, _HOMES)
 if TYPE_CHECKING:
     from charlm.data.batches import Chunk, RandomBatches, TensorSlices
     from charlm.data.corpus import CorpusError, load_words, split_words
-    from charlm.data.datamodule import CharWindowDataModule
-    from charlm.data.lines import LinesDataModule
+    from charlm.data.datamodule import (
+        CharWindowDataModule,
+        LanguageDataModule,
+        LinesDataModule,
+        TextDataModule,
+    )
+    from charlm.data.kinds import DataKind
+    from charlm.data.lines import TextLines
     from charlm.data.protocol import LanguageData, TaskData
+    from charlm.data.records import TextRecords
+    from charlm.data.registry import model_data
     from charlm.data.sequences import word_sequences
     from charlm.data.step_datamodule import StepDataModule
     from charlm.data.tables import FizzBuzzDataModule, TableDataModule
-    from charlm.data.text import EncodedText, TextError, encode_text, split_bounds
-    from charlm.data.text_datamodule import TextDataModule
+    from charlm.data.text import EncodedText, RunningText, TextError, encode_text, split_bounds
     from charlm.data.tokens import TokenVocabulary, train_tokenizer
-    from charlm.data.vocab import BOUNDARY, TextVocabulary, Vocabulary, VocabularyError
+    from charlm.data.vocab import BOUNDARY, TextVocabulary, Vocab, Vocabulary, VocabularyError
     from charlm.data.windows import context_windows
+    from charlm.data.words import WordList

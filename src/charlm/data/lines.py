@@ -1,9 +1,14 @@
-"""LightningDataModule serving the lines of a text as sequences, in characters or BPE tokens."""
+"""The lines of a text as sequences, in characters or BPE tokens (the course's TP3).
+
+`TextLines` is the kind of data (read, clean, split, encode, score); `LinesDataModule`
+(`charlm.data.datamodule`) serves it to Lightning.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,28 +16,20 @@ from typing import Any
 from charlm.data.batches import SPLITS
 from charlm.data.clean import clean_rules, clean_text, text_lines
 from charlm.data.corpus import split_words
-from charlm.data.fetch import KNOWN_FILES, ensure_corpus
-from charlm.data.sequences import sequences_from_ids
-from charlm.data.step_datamodule import StepDataModule
-from charlm.data.text import TextError, as_paths, decoded_chunks, text_digest
-from charlm.data.tokens import (
-    SPECIAL_TOKENS,
-    TokenVocabulary,
-    flatten,
-    load_tokenizer,
-    train_tokenizer,
-)
-from charlm.data.vocab import Vocabulary
-from charlm.data.windows import windows_from_ids
+from charlm.data.kinds import SequenceKind
+from charlm.data.scoring import cell, rows_out
+from charlm.data.text import TextError, decoded_chunks, text_digest
+from charlm.data.vocab import Vocab, Vocabulary
 from charlm.errors import CharlmError, check_choice, check_positive_ints
 
-CONTRACTS = ("windows", "sequences")
 UNITS = ("chars", "tokens")
 # A line's end, as a character model's boundary token: no line holds one.
 LINE_END = "\n"
 # Logits an evaluation batch holds at most (64 MB of float32): a prediction over 15,000 tokens
 # is 15,000 of them, so a large vocabulary evaluates fewer predictions a batch.
 LOGITS_PER_BATCH = 2**24
+# Lines scored in one forward pass: bounds the memory of a long text.
+LINES_PER_PASS = 4096
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +38,23 @@ TOKENIZER_DEFAULTS: dict[str, Any] = {
     "vocab_size": 15000,
     "min_frequency": 2,
     "normalizer": ["nfd", "lowercase"],
-    "special_tokens": list(SPECIAL_TOKENS),
+    "special_tokens": ["[EOS]", "[UNK]", "[PAD]", "[CLS]", "[SEP]"],
     "end_token": "[EOS]",
     "unk_token": "[UNK]",
 }
 
 
-class LinesDataModule(StepDataModule):
+def tokenizer_options(tokenizer: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`data.tokenizer` completed with the defaults; unknown keys refused."""
+    unknown = sorted(set(tokenizer or {}) - set(TOKENIZER_DEFAULTS))
+    if unknown:
+        raise CharlmError(
+            f"data.tokenizer: unknown key(s) {unknown}; known: {sorted(TOKENIZER_DEFAULTS)}"
+        )
+    return {**TOKENIZER_DEFAULTS, **dict(tokenizer or {})}
+
+
+class TextLines(SequenceKind):
     """Each non-empty line of a text (or several) is one sequence ending with the end token,
     like a word ending with `.`: the course's TP3 treats lines of legal text this way.
 
@@ -59,53 +66,36 @@ class LinesDataModule(StepDataModule):
     cut by `split`. `clean` is a list of rules (`charlm.data.clean`) applied first.
     """
 
+    kind = "lines"
+    what = "text"
+    described = "lines of text"
+    config_keys = ("split", "split_seed", "units", "tokenizer", "clean")
+
     def __init__(
         self,
-        path: str | Sequence[str],
+        path: str | Path | Sequence[str | Path],
+        vocab: Vocab | None = None,
+        split: Sequence[float] = (0.8, 0.1, 0.1),
+        split_seed: int = 42,
         units: str = "tokens",
         tokenizer: Mapping[str, Any] | None = None,
         clean: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-        context_size: int = 5,
-        batch_size: int = 32,
-        split: Sequence[float] = (0.8, 0.1, 0.1),
-        split_seed: int = 42,
-        steps_per_batch: int = 1,
-        eval_batch_size: int = 8192,
-        seed: int = 0,
-        contract: str = "windows",
-        fetch: bool = False,
-        shared_dir: str | None = None,
-        vocab: Vocabulary | TokenVocabulary | None = None,
     ) -> None:
-        super().__init__(batch_size, steps_per_batch, False, eval_batch_size, seed)
-        check_positive_ints(context_size=context_size)
-        check_choice("contract", contract, CONTRACTS)
+        super().__init__(path, vocab, split, split_seed)
         check_choice("units", units, UNITS)
-        self.paths = as_paths(path if isinstance(path, str | Path) else list(path))
-        self.path = self.paths[0] if self.paths else Path(str(path))
-        self.units, self.contract, self.context_size = units, contract, context_size
-        unknown = sorted(set(tokenizer or {}) - set(TOKENIZER_DEFAULTS))
-        if unknown:
-            raise CharlmError(
-                f"data.tokenizer: unknown key(s) {unknown}; known: {sorted(TOKENIZER_DEFAULTS)}"
-            )
-        self.tokenizer_options = {**TOKENIZER_DEFAULTS, **dict(tokenizer or {})}
+        self.units = units
+        self.tokenizer_options = tokenizer_options(tokenizer)
         self.rules = clean_rules(clean)
-        self.split = tuple(float(f) for f in split)
-        self.split_seed = split_seed
-        self.fetch, self.shared_dir = fetch, shared_dir
-        self.vocab = vocab
-        self._given_vocab = vocab is not None
-        self.lines: dict[str, list[str]] = {}
         self.characters: dict[str, int] = {}
         self.unknown_tokens: dict[str, int] = {}
+        self.encoded: dict[str, tuple[Any, Any]] = {}
         self._identity: dict[str, Any] = {}
 
-    def prepare_data(self) -> None:
-        """Fetch a missing known file when asked, check a present one against its SHA-256."""
-        for p in self.paths:
-            if p.name in KNOWN_FILES and (self.fetch or p.is_file()):
-                ensure_corpus(p, self.shared_dir, name=p.name)
+    @property
+    def lines(self) -> dict[str, list[str]]:
+        """The split's lines, by split."""
+        self.load()
+        return self.parts
 
     def read_lines(self) -> list[str]:
         """The text's non-empty lines after cleaning, in file order."""
@@ -115,40 +105,39 @@ class LinesDataModule(StepDataModule):
             raise TextError(f"{self.path} holds no non-empty line (after cleaning)")
         return lines
 
-    def setup(self, stage: str | None = None) -> None:
-        """Read, clean and split the lines, build or read the vocabulary, encode every split."""
-        if self.lines:
-            return
+    def _load(self) -> None:
         digest = text_digest(self.paths)
         lines = self.read_lines()
         parts = split_words(lines, self.split, self.split_seed, unit="lines")
-        self.lines = dict(zip(SPLITS, parts, strict=True))
+        self.parts = dict(zip(SPLITS, parts, strict=True))
         if self.vocab is None:
-            self.vocab = self._build_vocab(self.lines["train"], lines)
-        if self._given_vocab and not isinstance(self.vocab, TokenVocabulary):
+            self.vocab = self._build_vocab(self.parts["train"], lines)
+        else:
             self.vocab.check_words(lines, f"the lines of {self.path}")
         for name in SPLITS:
             self._encode(name)
         identity = {
-            "kind": "lines",
+            "kind": self.kind,
             "units": self.units,
             "text_sha256": digest,
             "lines": len(lines),
-            "split_sizes": [len(self.lines[s]) for s in SPLITS],
+            "split_sizes": [len(self.parts[s]) for s in SPLITS],
             "characters": [self.characters[s] for s in SPLITS],
         }
-        if isinstance(self.vocab, TokenVocabulary):
+        if self.units == "tokens":
             identity["tokenizer_sha256"] = hashlib.sha256(
                 self.vocab.to_string().encode()
             ).hexdigest()
             identity["unknown_tokens"] = [self.unknown_tokens[s] for s in SPLITS]
         self._identity = identity
 
-    def _build_vocab(self, train: list[str], lines: list[str]) -> Vocabulary | TokenVocabulary:
+    def _build_vocab(self, train: list[str], lines: list[str]) -> Vocab:
         opts = self.tokenizer_options
         if self.units == "chars":
             # Every character of the text, as a word list's vocabulary holds every character.
             return Vocabulary({c for line in lines for c in line}, boundary=LINE_END)
+        from charlm.data.tokens import TokenVocabulary, load_tokenizer, train_tokenizer
+
         if opts["path"]:
             tokenizer = load_tokenizer(opts["path"])
         else:
@@ -160,54 +149,141 @@ class LinesDataModule(StepDataModule):
         return TokenVocabulary(tokenizer, opts["end_token"], opts["unk_token"])
 
     def _encode(self, name: str) -> None:
-        part = self.lines[name]
-        vocab = self.vocab
-        if isinstance(vocab, TokenVocabulary):
-            rows = vocab.encode_lines(part)
-            self.unknown_tokens[name] = vocab.unknown_count(rows)
-            if self.unknown_tokens[name]:
-                log.warning(
-                    "%s: %d [UNK] tokens in the %s split (characters the tokenizer never saw "
-                    "in training); they are scored as [UNK]",
-                    self.path, self.unknown_tokens[name], name,
-                )  # fmt: skip
-            flat, lengths = flatten(rows)
-            self.characters[name] = sum(vocab.characters(line) + 1 for line in part)
-        else:
-            flat, lengths = vocab.flat_ids(part)
-            self.characters[name] = int(lengths.sum()) + len(part)
-        if self.contract == "windows":
-            self.splits[name] = windows_from_ids(flat, lengths, self.context_size)
-        else:
-            self.splits[name] = sequences_from_ids(flat, lengths)
-            self.lengths[name] = lengths + 1
+        part = self.parts[name]
+        flat, lengths = self.vocab.flat_ids(part)
+        self.unknown_tokens[name] = self.vocab.count_unknown(flat)
+        if self.unknown_tokens[name]:
+            log.warning(
+                "%s: %d [UNK] tokens in the %s split (characters the tokenizer never saw "
+                "in training); they are scored as [UNK]",
+                self.path, self.unknown_tokens[name], name,
+            )  # fmt: skip
+        self.characters[name] = sum(self.vocab.characters(line) + 1 for line in part)
+        self.encoded[name] = (flat, lengths)
 
-    def eval_predictions(self) -> int:
-        """`eval_batch_size`, lowered so that a batch's logits stay within LOGITS_PER_BATCH."""
-        self.setup()
-        return max(1, min(self.eval_batch_size, LOGITS_PER_BATCH // len(self.vocab)))
+    def flat_ids(self, name: str) -> tuple[Any, Any]:
+        self.load()
+        return self.encoded[name]
+
+    def identity(self) -> dict[str, Any]:
+        """The text's SHA-256, its lines, the split sizes and characters, the tokenizer's
+        SHA-256 and [UNK] counts."""
+        self.load()
+        return dict(self._identity)
 
     def split_characters(self, name: str) -> int:
         """Characters of split `name` as the model reads them, each line's end counted as one:
         what bits per character divide by, so token and character models compare."""
-        self.setup()
+        self.load()
         return self.characters[name]
 
-    def data_identity(self) -> dict[str, Any]:
-        """What the run's split was drawn from: the text's SHA-256, its lines, the split sizes
-        and characters, the tokenizer's SHA-256 and [UNK] counts. Stored in checkpoints."""
-        self.setup()
-        return dict(self._identity)
+    def eval_batches(self, name: str, contract: str, context_size: int, predictions: int) -> Any:
+        """`predictions` lowered so that a batch's logits stay within LOGITS_PER_BATCH."""
+        self.load()
+        capped = max(1, min(predictions, LOGITS_PER_BATCH // len(self.vocab)))
+        return super().eval_batches(name, contract, context_size, capped)
 
-    def net_kwargs(self) -> dict[str, int]:
-        self.setup()
-        if self.contract == "sequences":
-            return {"vocab_size": len(self.vocab)}
-        return {"vocab_size": len(self.vocab), "context_size": self.context_size}
+    # --- charlm-score ---------------------------------------------------------------------
 
-    def longest_example(self) -> int:
-        """Positions of the longest example: the window, or the longest line's units + 1."""
-        self.setup()
-        if self.contract == "windows":
-            return self.context_size
-        return max(int(self.lengths[s].max()) for s in SPLITS if len(self.lengths[s]))
+    def score(self, model: Any, inputs: str, source: str) -> tuple[list[dict], dict]:
+        return score_lines(model, inputs, source)
+
+    def render(self, rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: str) -> str:
+        return render_lines(rows, totals, fmt)
+
+
+LINE_COLUMNS = ("line", "units", "unknown", "characters", "nll", "nll_per_char", "bpc", "text")
+
+
+def score_lines(model: Any, text: str, source: str = "the text") -> tuple[list[dict], dict]:
+    """One row per non-empty line of `text`, scored as the model's training read its lines
+    (one sequence each, the end token included), and the totals.
+
+    `units` counts the model's predictions (tokens or characters, the end included),
+    `characters` the line's characters as the model reads them plus its end, `unknown` the
+    `[UNK]` tokens it holds; bits per character divide by `characters`, so models of tokens
+    and of characters compare. A line a character model cannot read gets a note instead.
+    """
+    import torch
+
+    vocab = model.require_vocab()
+    lines = text_lines(text)
+    if not lines:
+        raise CharlmError(f"{source} holds no non-empty line to score")
+    readable = [line for line in lines if not vocab.unknown(line) and not model.too_long(line)]
+    totals: dict[str, float] = {}
+    for start in range(0, len(readable), LINES_PER_PASS):
+        batch = readable[start : start + LINES_PER_PASS]
+        totals.update(zip(batch, model.word_nll(batch).tolist(), strict=True))
+    rows = []
+    for number, line in enumerate(lines, 1):
+        row: dict[str, Any] = {"line": number, "text": line}
+        bad, long = vocab.unknown(line), model.too_long(line)
+        if bad or long:
+            row.update(units=None, unknown=None, characters=None, nll=None, nll_per_char=None,
+                       bpc=None)  # fmt: skip
+            row["note"] = (
+                f"not scored: characters outside the vocabulary: {''.join(bad)!r}"
+                if bad
+                else f"not scored: {long}"
+            )
+        else:
+            ids = vocab.encode(line)
+            chars = vocab.characters(line) + 1
+            row.update(units=len(ids) + 1, unknown=vocab.count_unknown(torch.tensor(ids)),
+                       characters=chars, nll=totals[line], nll_per_char=totals[line] / chars,
+                       bpc=totals[line] / chars / math.log(2), note="")  # fmt: skip
+        rows.append(row)
+    scored = [r for r in rows if r["nll"] is not None]
+    if not scored:
+        raise CharlmError(f"no line of {source} can be scored: {rows[0]['note']}")
+    nll = sum(r["nll"] for r in scored)
+    chars = sum(r["characters"] for r in scored)
+    units = sum(r["units"] for r in scored)
+    summary = {
+        "lines": len(rows),
+        "scored": len(scored),
+        "units": units,
+        "unit_name": vocab.unit_name,
+        "unknown": sum(r["unknown"] for r in scored),
+        "characters": chars,
+        "nll": nll,
+        "nll_per_unit": nll / units,
+        "nll_per_char": nll / chars,
+        "bpc": nll / chars / math.log(2),
+    }
+    return rows, summary
+
+
+def render_lines(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: str) -> str:
+    """The lines' rows as an aligned table with a totals line, as CSV, or as JSON."""
+
+    def show(row: Mapping[str, Any], column: str) -> str:
+        if column == "text":
+            return row["text"][:60] + (f"  ({row['note']})" if row.get("note") else "")
+        return cell(row.get(column))
+
+    lines = rows_out(rows, totals, fmt, LINE_COLUMNS, "lines", show)
+    if isinstance(lines, str):
+        return lines
+    per_unit = (
+        f"{totals['nll_per_unit']:.4f} per token ({totals['units']}, ends included, "
+        f"{totals['unknown']} [UNK]), "
+        if totals["unit_name"] == "tokens"
+        else ""
+    )
+    lines.append(
+        f"{totals['scored']} of {totals['lines']} lines scored; total NLL {totals['nll']:.4f}: "
+        f"{per_unit}{totals['nll_per_char']:.4f} per character ({totals['characters']}, ends "
+        f"included), {totals['bpc']:.4f} bits per character"
+    )
+    return "\n".join(lines)
+
+
+def __getattr__(name: str) -> Any:
+    # The DataModule lives with the others (it imports Lightning, which this module does not).
+    if name == "LinesDataModule":
+        from charlm.data.datamodule import LinesDataModule
+
+        return LinesDataModule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
-from charlm.data.vocab import Vocabulary
+if TYPE_CHECKING:
+    from charlm.data.vocab import Vocab
 
 # Target of a padding position: `F.cross_entropy(..., ignore_index=PAD_TARGET)` skips it.
 PAD_TARGET = -1
 
 
-def word_sequences(words: Sequence[str], vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor]:
+def word_sequences(words: Sequence[str], vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
     """X (W, L) and Y (W, L) for W words, L the longest word's length + 1.
 
     Row i of X is the start token (id 0) then the word's units (characters, or the tokens of

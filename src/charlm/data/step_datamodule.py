@@ -14,6 +14,11 @@ from charlm.data.batches import Chunk, RandomBatches, TensorSlices
 from charlm.errors import CharlmError, check_positive_ints
 
 
+def as_is(item: Any) -> Any:
+    """The DataLoader's conversion of an item: none."""
+    return item
+
+
 class StepDataModule(L.LightningDataModule):
     """Train/val/test tensors in memory, trained by steps (optimiser updates), not epochs.
 
@@ -58,14 +63,19 @@ class StepDataModule(L.LightningDataModule):
         self.setup()
         return name in self.splits and len(self.splits[name][1]) > 0
 
-    def train_dataloader(self) -> DataLoader:
+    def training_set(self, seed: int) -> Any:
+        """The endless chunks of training minibatches, drawn with `seed` (`RandomBatches`)."""
         x, y = self.splits["train"]
-        # Each process of a multi-process run draws its own batches.
-        rank = self.trainer.global_rank if self._has_trainer() else 0
-        dataset = RandomBatches(
-            x, y, self.batch_size, self.steps_per_batch, self.seed + rank, self.full_batch,
+        return RandomBatches(
+            x, y, self.batch_size, self.steps_per_batch, seed, self.full_batch,
             self.lengths.get("train"),
         )  # fmt: skip
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        # Each process of a multi-process run draws its own batches.
+        rank = self.trainer.global_rank if self._has_trainer() else 0
+        dataset = self.training_set(self.seed + rank)
         if self._has_trainer():
             trainer = self.trainer
             if trainer.world_size > 1 and self.steps_per_batch > 1:
@@ -78,7 +88,8 @@ class StepDataModule(L.LightningDataModule):
             if trainer.max_steps > 0:
                 # One epoch is the whole run, so the progress bar knows its total.
                 dataset.num_chunks = math.ceil(trainer.max_steps / self.steps_per_batch)
-        return DataLoader(dataset, batch_size=None)
+        # Chunks as they are: they refer to the whole split (or stream) they draw from.
+        return DataLoader(dataset, batch_size=None, collate_fn=as_is)
 
     def transfer_batch_to_device(
         self, batch: Any, device: torch.device, dataloader_idx: int

@@ -15,16 +15,19 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
+from charlm.data.batches import SPLITS
+from charlm.data.kinds import DataKind, as_paths
+from charlm.data.scoring import cell, rows_out
 from charlm.data.sequences import PAD_TARGET
 from charlm.data.vocab import TextVocabulary
 from charlm.errors import CharlmError
@@ -99,13 +102,6 @@ class IdsFile:
     def __del__(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
-
-
-def as_paths(path: str | Path | Sequence[str | Path]) -> list[Path]:
-    """One path, several given as a list, or several joined by commas."""
-    if isinstance(path, str | Path):
-        return [Path(p) for p in str(path).split(",") if p]
-    return [Path(p) for p in path]
 
 
 def _check_readable(path: Path) -> None:
@@ -363,3 +359,220 @@ class EvalBlocks(Dataset):
             x[r, :n] = self.stream[at : at + n]
             y[r, :n] = self.stream[at + 1 : at + n + 1]
         return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def read_text(path: str | Path | None) -> tuple[str, str]:
+    """The text of a file (strict UTF-8), or of standard input for None or '-'; and its name."""
+    import sys
+
+    if path in (None, "", "-"):
+        data = sys.stdin.buffer.read()
+        try:
+            return data.decode("utf-8"), "standard input"
+        except UnicodeDecodeError as err:
+            raise TextError(f"standard input is not UTF-8 text (byte {err.start})") from None
+    p = Path(path)
+    if not p.is_file():
+        raise TextError(f"text={path}: no such file")
+    return "".join(decoded_chunks(p)), str(p)
+
+
+class RunningText(DataKind):
+    """One text or several, read in order, as one stream of characters split contiguously;
+    every split is read once in non-overlapping blocks of `block_size`."""
+
+    kind = "text"
+    what = "text"
+    described = "running text"
+    config_keys = ("split", "block_size", "cache_dir")
+
+    def __init__(
+        self,
+        path: str | Path | Sequence[str | Path],
+        vocab: TextVocabulary | None = None,
+        split: Sequence[float] = (0.85, 0.05, 0.10),
+        block_size: int = 128,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        super().__init__(path, vocab)
+        self.split = tuple(split)
+        self.block_size = int(block_size)
+        self.cache_dir = cache_dir
+        self.bounds: dict[str, tuple[int, int]] = {}
+        self.stream: IdsFile | None = None
+        self.encoded: EncodedText | None = None
+
+    def _load(self) -> None:
+        encoded = encode_text(self.paths, self.cache_dir)
+        bounds = split_bounds(encoded.length, self.split)
+        short = [(n, e - s) for n, (s, e) in zip(SPLITS, bounds, strict=True) if 0 < e - s < 2]
+        if short:
+            raise TextError(
+                f"data.split={list(self.split)}: the {short[0][0]} split of {self.path} holds "
+                f"{short[0][1]} character; give it at least 2 characters or 0"
+            )
+        start, end = bounds[0]
+        if end - start < self.block_size + 1:
+            raise CharlmError(
+                f"data.block_size={self.block_size}: the train split of {self.path} holds "
+                f"{end - start} characters, and a block needs block_size + 1; lower "
+                "data.block_size or give more text"
+            )
+        if self.vocab is not None and encoded.vocab != self.vocab:
+            extra = sorted(set(encoded.vocab.itos) - set(self.vocab.itos))
+            raise CharlmError(
+                f"{self.path} holds characters the model was not trained on ({''.join(extra)!r})"
+                if extra
+                else f"{self.path} lacks some of the model's characters: its ids would differ; "
+                "give the text the model was trained on (data_path=)"
+            )
+        self.encoded, self.vocab = encoded, encoded.vocab
+        self.stream = encoded.ids()
+        self.bounds = dict(zip(SPLITS, bounds, strict=True))
+
+    def identity(self) -> dict[str, Any]:
+        """The text's SHA-256, its length, its files and the splits' (start, end)."""
+        self.load()
+        return {
+            "kind": self.kind,
+            "text_sha256": self.encoded.sha256,
+            "characters": self.encoded.length,
+            "sources": [p.name for p in self.paths],
+            "split_bounds": [list(self.bounds[s]) for s in SPLITS],
+        }
+
+    def has_split(self, name: str) -> bool:
+        self.load()
+        start, end = self.bounds[name]
+        return end - start >= 2
+
+    def eval_batches(
+        self, name: str, contract: str, context_size: int, predictions: int
+    ) -> EvalBlocks:
+        self.load()
+        rows = max(1, predictions // self.block_size)
+        return EvalBlocks(self.stream, self.bounds[name], self.block_size, rows)
+
+    def training_set(
+        self, contract: str, context_size: int, batch_size: int, steps: int, seed: int,
+        full_batch: bool = False,
+    ) -> TextBlocks:  # fmt: skip
+        """Random blocks of the training split (`TextBlocks`)."""
+        self.load()
+        return TextBlocks(self.stream, self.bounds["train"], self.block_size, batch_size, steps,
+                          seed)  # fmt: skip
+
+    def longest(self) -> int:
+        return self.block_size
+
+    def training_examples(self, model: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first blocks of the training split."""
+        return self.eval_batches("train", model.data_contract, model.context_size, 1 << 16)[0]
+
+    # --- charlm-score and charlm-sample ---------------------------------------------------
+
+    def score(self, model: Any, inputs: str, source: str) -> tuple[list[dict], dict]:
+        return score_text(model, inputs, source, self.block_size)
+
+    def render(self, rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: str) -> str:
+        return render_text(rows, totals, fmt)
+
+    def sample(self, model: Any, options: Mapping[str, Any]) -> Iterator[str]:
+        """`n` passages of `length` characters after the prompt (the prompt included)."""
+        if options.get("prefix"):
+            raise CharlmError(
+                f"prefix={options['prefix']!r}: this model writes running text; start it with "
+                "prompt=..."
+            )
+        prompt = options.get("prompt")
+        given = prompt is not None and prompt != ""
+        prompt = str(prompt) if given else model.require_vocab().default_prompt
+        n = int(options.get("n") or 1)
+        generator = torch.Generator().manual_seed(int(options.get("seed", 0)))
+        passages = model.sample_text(
+            prompt, int(options.get("length", 500)), n, generator,
+            options.get("temperature", 1.0), options.get("top_k"),
+        )  # fmt: skip
+        shown = [(prompt if given else "") + p for p in passages]
+        if n == 1:
+            yield shown[0]
+            return
+        for i, passage in enumerate(shown, 1):
+            yield f"--- sample {i} of {n} ---\n{passage}"
+
+
+TEXT_COLUMNS = ("line", "characters", "nll", "nll_per_char", "bpc", "text")
+
+
+def score_text(
+    model: Any, text: str, source: str = "the text", block_size: int | None = None
+) -> tuple[list[dict], dict]:
+    """One row per line of `text` (its newline included) and the totals.
+
+    The text is read as the model's evaluation reads a split: in non-overlapping blocks of its
+    training block (`block_size`, by default its run's), each character predicted from those
+    before it in its block. The first character has nothing before it and is not scored.
+    """
+    vocab = model.require_vocab()
+    bad = vocab.unknown(text)
+    if bad:
+        raise CharlmError(
+            f"{source} holds characters outside the model's vocabulary: {''.join(bad)!r}; "
+            f"the model knows {''.join(vocab.itos)!r}"
+        )
+    if len(text) < 2:
+        raise CharlmError(f"{source} holds {len(text)} character(s): at least 2 are needed")
+    block = block_size or text_block_size(model)
+    ids = torch.tensor([vocab.stoi[c] for c in text])
+    nll = torch.cat([torch.zeros(1), model.char_nll(ids, block)]).tolist()
+    rows, start = [], 0
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        end = start + len(line)
+        scored = end - max(start, 1)
+        total = sum(nll[max(start, 1) : end])
+        rows.append(
+            {
+                "line": number,
+                "characters": scored,
+                "nll": total,
+                "nll_per_char": total / scored if scored else None,
+                "bpc": total / scored / math.log(2) if scored else None,
+                "text": line.rstrip("\n"),
+            }
+        )
+        start = end
+    total = sum(nll)
+    chars = len(text) - 1
+    totals = {
+        "lines": len(rows),
+        "characters": chars,
+        "nll": total,
+        "nll_per_char": total / chars,
+        "bpc": total / chars / math.log(2),
+        "block_size": block,
+    }
+    return rows, totals
+
+
+def text_block_size(model: Any) -> int:
+    """The block a text model was trained and evaluated on (its run's data.block_size)."""
+    data = (getattr(model, "config", None) or {}).get("data") or {}
+    return int(data.get("block_size") or model.context_size)
+
+
+def render_text(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], fmt: str) -> str:
+    """A text's rows as an aligned table with a totals line, as CSV, or as JSON."""
+
+    def show(row: Mapping[str, Any], column: str) -> str:
+        # A line's text as Python writes it (tabs and the like visible), cut at 60 characters.
+        return repr(row["text"])[1:-1][:60] if column == "text" else cell(row.get(column))
+
+    lines = rows_out(rows, totals, fmt, TEXT_COLUMNS, "lines", show)
+    if isinstance(lines, str):
+        return lines
+    lines.append(
+        f"{totals['lines']} lines; total NLL {totals['nll']:.4f} over {totals['characters']} "
+        f"characters: {totals['nll_per_char']:.4f} per character, {totals['bpc']:.4f} bits per "
+        f"character (blocks of {totals['block_size']}; the first character is not scored)"
+    )
+    return "\n".join(lines)

@@ -117,6 +117,7 @@ class TokenVocabulary:
     tokens becomes `[UNK]`, which `unknown_count` counts: nothing is dropped silently.
     """
 
+    kind = "tokens"
     unit_name = "tokens"
 
     def __init__(
@@ -233,6 +234,10 @@ class TokenVocabulary:
         if self.unk_id is None:
             return 0
         return sum(row.count(self.unk_id) for row in ids)
+
+    def count_unknown(self, ids: torch.Tensor) -> int:
+        """How many `[UNK]` tokens the ids hold."""
+        return 0 if self.unk_id is None else int((ids == self.unk_id).sum())
 
     def flat_ids(self, words: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids of `words` (lines) back to back, and the tokens of each."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 
-from charlm.data.vocab import Vocabulary
+if TYPE_CHECKING:
+    from charlm.data.vocab import Vocab
 
 # Window rows hold token ids below 2**31: int32 halves their memory against int64, and
 # embedding lookups and indexing take it as is. Targets stay int64, as cross-entropy wants.
@@ -14,7 +16,7 @@ WINDOW_DTYPE = torch.int32
 
 
 def context_windows(
-    words: Iterable[str], vocab: Vocabulary, context_size: int
+    words: Iterable[str], vocab: Vocab, context_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return X (N, context_size) and Y (N,) as the notebooks' `build_dataset` does.
 
@@ -61,27 +63,3 @@ def _padded(flat: torch.Tensor, lengths: torch.Tensor, k: int) -> torch.Tensor:
     positions = torch.repeat_interleave(seq_first - id_first, lengths) + torch.arange(len(flat))
     padded[positions] = flat.to(WINDOW_DTYPE)
     return padded
-
-
-def char_ids(words: list[str], vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ids of the characters of `words` back to back, and each word's length."""
-    for word in (w for w in words if vocab.boundary in w):
-        vocab.check(word, "word")  # the boundary token cannot be a word's character
-    flat = _token_ids("".join(words), vocab, words)
-    return flat, torch.tensor([len(w) for w in words], dtype=torch.long)
-
-
-def _token_ids(text: str, vocab: Vocabulary, words: list[str] | None = None) -> torch.Tensor:
-    """The ids of every character of `text` (the words of `words` joined)."""
-    extra = set(text) - set(vocab.itos)
-    if extra:
-        # The word that holds them, for the error message.
-        vocab.check(next(w for w in (words or [text]) if set(w) & extra), "word")
-    if not text:
-        return torch.empty(0, dtype=WINDOW_DTYPE)
-    if len(vocab) <= 256:
-        # One byte per character, translated in C: millions of characters in well under a second.
-        table = {ord(c): chr(i) for i, c in enumerate(vocab.itos)}
-        raw = bytearray(text.translate(table).encode("latin-1"))
-        return torch.frombuffer(raw, dtype=torch.uint8).to(WINDOW_DTYPE)
-    return torch.tensor([vocab.stoi[c] for c in text], dtype=WINDOW_DTYPE)

@@ -53,11 +53,12 @@ class LanguageModelTask(StepTask):
         self.metrics[stage].reset()
         # A model of tokens: bpc per character of the split's text, as metrics.json gives it.
         datamodule = getattr(self.trainer, "datamodule", None)
-        chars = getattr(datamodule, "split_characters", None)
+        chars_of = getattr(datamodule, "split_characters", None)
+        chars = chars_of(stage) if callable(chars_of) else None
         units = getattr(datamodule, "splits", {}).get(stage)
-        if callable(chars) and units is not None:
+        if chars is not None and units is not None:
             predictions = int((units[1] != PAD_TARGET).sum())
-            values["bpc"] = values["loss"] * predictions / chars(stage) / math.log(2)
+            values["bpc"] = values["loss"] * predictions / chars / math.log(2)
         return values
 
     def predict_step(self, batch: list[str], batch_idx: int) -> list[dict[str, Any]]:

@@ -23,11 +23,9 @@ class SampleWords(L.Callback):
         writer = tensorboard_writer(trainer)
         if writer is None or trainer.sanity_checking or not trainer.is_global_zero:
             return
-        from charlm.data.vocab import TextVocabulary
-
         g = torch.Generator().manual_seed(self.seed)
         net = pl_module.net
-        if isinstance(net.vocab, TextVocabulary):
+        if net.vocab.kind == "text":
             passage = net.sample_text(net.vocab.default_prompt, self.passage_length, 1, g)[0]
             # Markdown: four spaces keep the passage's own lines and spacing.
             shown = "\n".join("    " + line for line in passage.split("\n"))

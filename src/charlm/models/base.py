@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from charlm.data.sequences import PAD_TARGET
-from charlm.data.vocab import Vocabulary
+from charlm.data.vocab import Vocab
 from charlm.data.windows import context_windows
 from charlm.errors import NonFiniteError, check_positive_ints
 
@@ -39,7 +39,7 @@ class CharLM(nn.Module):
         check_positive_ints(vocab_size=vocab_size, context_size=context_size)
         self.vocab_size = vocab_size
         self.context_size = context_size
-        self.vocab: Vocabulary | None = None
+        self.vocab: Vocab | None = None
         # The run config of the checkpoint the model was loaded from (charlm.load_model), and
         # what its split was drawn from (words_sha256, words, split_sizes), when it says.
         self.config: dict = {}
@@ -178,7 +178,7 @@ class CharLM(nn.Module):
         """Extra term added to the training loss, or None (the default) for none."""
         return None
 
-    def require_vocab(self) -> Vocabulary:
+    def require_vocab(self) -> Vocab:
         """The attached vocabulary, or an error saying how to attach one (sampling and scoring
         need it)."""
         if self.vocab is None:
