@@ -16,8 +16,9 @@ from charlm import CharWindowDataModule, load_model
 from charlm.errors import ConfigError
 from charlm.lit import LanguageModelTask
 from charlm.lit.schedule import UpdateSchedule
+from charlm.metrics import finite_json
 from charlm.models import BengioMLP
-from charlm.train import finite_json, train
+from charlm.train import train
 
 SPLIT = "data.split=[0.6,0.2,0.2]"
 

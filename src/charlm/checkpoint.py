@@ -150,3 +150,40 @@ def checkpoint_words(
 
     data, _ = checked_data(model, data_path, resplit)
     return data.novelty_splits()
+
+
+def check_resume(
+    checkpoint: dict[str, Any], net: torch.nn.Module, datamodule: Any, path: str
+) -> None:
+    """Refuse to resume a checkpoint whose model, data kind or vocabulary differs from the
+    run's (`net`, `datamodule`)."""
+    from charlm.errors import ConfigError
+
+    meta = checkpoint.get("charlm") or {}
+    vocab = getattr(datamodule, "vocab", None)
+    kind = meta.get("vocab_kind") or "words"
+    if vocab is not None and meta.get("vocab") and kind != vocab.kind:
+        names = {"text": "running text", "tokens": "tokens", "words": "a word list"}
+        trained, here = names.get(kind, kind), names.get(vocab.kind, vocab.kind)
+        raise ConfigError(
+            f"ckpt_path={path} is a model of {trained}, and this run trains on {here}: resume "
+            "it with the data it was trained on, or train anew without ckpt_path",
+            key="ckpt_path",
+        )
+    problem = state_dict_mismatch(net, {
+        k[4:]: v for k, v in checkpoint["state_dict"].items() if str(k).startswith("net.")
+    })  # fmt: skip
+    if problem:
+        raise ConfigError(
+            f"ckpt_path={path} holds another model than this run's ({problem}); resume with "
+            "the overrides that trained it (its run's .hydra/overrides.yaml), or train anew "
+            "without ckpt_path",
+            key="ckpt_path",
+        )
+    stored = meta.get("vocab")
+    if stored and vocab is not None and stored != vocab.to_string():
+        raise ConfigError(
+            f"ckpt_path={path} was trained on another vocabulary ({len(stored)} symbols, this "
+            f"data has {len(vocab)}): resume it on the data it was trained on (data.path=)",
+            key="ckpt_path",
+        )

@@ -162,3 +162,10 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
     return [build(item) for item in group.values() if item and "_target_" in item]
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse to train into a directory that already holds another run's checkpoints."""
+    problem = used_run_dir_error(output_dir)
+    if problem:
+        raise ConfigError(problem)

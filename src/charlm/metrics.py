@@ -196,3 +196,37 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
         cells = "".join(f" {format_metric(c, m.get(c)):>10}" for c in columns)
         rows.append(f"{name:<12}{cells}")
     return "\n".join(rows)
+
+
+def closing_summary(metrics: dict[str, Any]) -> str:
+    """The run's figures as a short table, then where its files are."""
+    splits = {s: metrics[s] for s in ("train", "val", "test") if isinstance(metrics.get(s), dict)}
+    weights = f"{metrics.get('weights')} weights, update {metrics.get('weights_step')}"
+    lines = [
+        "",
+        format_table(splits),
+        f"{metrics.get('steps')} updates in {metrics.get('train_time_s')} s; scored: {weights}",
+        f"run directory: {metrics.get('output_dir')}",
+    ]
+    return "\n".join(lines)
+
+
+def finite_json(metrics: dict[str, Any]) -> dict[str, Any]:
+    """`metrics` with every NaN or infinite figure replaced by None and named in `notes`.
+
+    JSON has no NaN or Infinity; strict readers refuse them.
+    """
+    notes: list[str] = []
+
+    def clean(value: Any, key: str) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v, f"{key}.{k}" if key else k) for k, v in value.items()}
+        if isinstance(value, float) and not math.isfinite(value):
+            notes.append(f"{key} was {value} (written as null)")
+            return None
+        return value
+
+    cleaned = clean(metrics, "")
+    if notes:
+        cleaned["notes"] = notes
+    return cleaned

@@ -1,5 +1,5 @@
-"""`charlm-score ckpt=PATH words=FILE` (or `text=FILE`): each word's or line's NLL, NLL per
-character, perplexity or bits per character.
+"""`charlm-score ckpt=PATH input=FILE` (or `words=FILE`, `text=FILE`): each word's or line's
+NLL, NLL per character, perplexity or bits per character.
 
 What is scored, and how it is shown, is the model's data's: a word list's models score the
 words of a file (`words=`, each tagged by the run's split), a running text's score a text
@@ -23,6 +23,7 @@ from charlm.data.scoring import FORMATS, arrange
 from charlm.errors import CharlmError, check_options, check_output, report_errors
 
 OPTIONS = {
+    "input": "path|null",
     "words": "path|null",
     "text": "path|null",
     "sort": "str|null",
@@ -56,7 +57,9 @@ def main(cfg: DictConfig) -> None:
         )
     if cfg.sort is not None and cfg.sort not in data.sort_keys:
         raise CharlmError(f"sort={cfg.sort!r}: one of {', '.join(data.sort_keys)}, or null")
-    inputs, source = data.read_input(cfg.get(option))
+    if cfg.get("input") and cfg.get(option):
+        raise CharlmError(f"input= and {option}= name the same thing: give one of them")
+    inputs, source = data.read_input(cfg.get("input") or cfg.get(option))
     if data.scores_by_split:  # rows tagged by the run's split, where its data is at hand
         try:
             if data.check_unchanged(model.data_identity, cfg.resplit):

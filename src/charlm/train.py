@@ -8,12 +8,10 @@ import logging
 import math
 import sys
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import hydra
 import lightning as L
@@ -22,166 +20,28 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from charlm.checkpoint import read_checkpoint, state_dict_mismatch
+from charlm.checkpoint import check_resume, read_checkpoint
 from charlm.config import (
     build,
+    check_output_dir,
     config_dir,
     instantiate_group,
     register_resolvers,
-    used_run_dir_error,
 )
-from charlm.data.protocol import LanguageData, TaskData, missing_members
+from charlm.data.protocol import check_data, check_fits
 from charlm.errors import ConfigError, NonFiniteError, config_section, report_errors
 from charlm.lit.base import NonFiniteLossError
+from charlm.lit.quiet import quiet_lightning
 from charlm.lit.run_control import model_checkpoint
 from charlm.lit.schedule import UpdateSchedule
 from charlm.lit.threads import ThreadShare
-from charlm.metrics import format_table, per_character
+from charlm.metrics import closing_summary, finite_json, per_character
 from charlm.models.base import CharLM
 from charlm.models.registry import net_class
 from charlm.validate import validate_config
 
 log = logging.getLogger(__name__)
 register_resolvers()
-
-
-def check_data(datamodule: Any, cfg: DictConfig) -> None:
-    """Refuse a DataModule that lacks what the model's task needs, naming what to add."""
-    net = net_class(str(cfg.model.net.get("_target_", "")))
-    is_lm = issubclass(net, CharLM)
-    protocol = LanguageData if is_lm else TaskData
-    serves_text = not missing_members(datamodule, LanguageData)
-    # A table's DataModule is a whole TaskData without a vocabulary; an incomplete one of the
-    # user's own is told below what it lacks.
-    serves_table = not missing_members(datamodule, TaskData) and not hasattr(datamodule, "vocab")
-    if (is_lm and serves_table) or (not is_lm and serves_text):
-        kind, use = (
-            ("a language model", "data=words (or text, lines, shakespeare)")
-            if is_lm
-            else ("a classifier", "data=token, data=gates or data=fizzbuzz")
-        )
-        raise ConfigError(
-            f"model.net._target_={net.__name__} is {kind} and {type(datamodule).__name__} "
-            f"serves {'text' if serves_text else 'a table of examples'}: use {use}, or an "
-            "experiment that pairs them (experiment=bengio2003, experiment=token_xor, ...)",
-            key="data._target_",
-        )
-    missing = missing_members(datamodule, protocol)
-    if missing:
-        raise ConfigError(
-            f"data._target_={cfg.data.get('_target_')}: {type(datamodule).__name__} lacks "
-            f"{', '.join(missing)}; a DataModule for this model is a charlm.data."
-            f"{protocol.__name__} (subclass charlm.data.StepDataModule for most of it)",
-            key="data._target_",
-        )
-
-
-def check_resume(checkpoint: dict[str, Any], task: Any, datamodule: Any, path: str) -> None:
-    """Refuse to resume a checkpoint whose model or vocabulary differs from this run's."""
-    from charlm.data.vocab import vocab_kind
-
-    meta = checkpoint.get("charlm") or {}
-    vocab = getattr(datamodule, "vocab", None)
-    kind = meta.get("vocab_kind") or "words"
-    if vocab is not None and meta.get("vocab") and kind != vocab_kind(vocab):
-        names = {"text": "running text", "tokens": "tokens", "words": "a word list"}
-        trained, here = names.get(kind, kind), names[vocab_kind(vocab)]
-        raise ConfigError(
-            f"ckpt_path={path} is a model of {trained}, and this run trains on {here}: resume "
-            "it with the data it was trained on, or train anew without ckpt_path",
-            key="ckpt_path",
-        )
-    problem = state_dict_mismatch(task.net, {
-        k[4:]: v for k, v in checkpoint["state_dict"].items() if str(k).startswith("net.")
-    })  # fmt: skip
-    if problem:
-        raise ConfigError(
-            f"ckpt_path={path} holds another model than this run's ({problem}); resume with "
-            "the overrides that trained it (its run's .hydra/overrides.yaml), or train anew "
-            "without ckpt_path",
-            key="ckpt_path",
-        )
-    stored = (checkpoint.get("charlm") or {}).get("vocab")
-    vocab = getattr(datamodule, "vocab", None)
-    if stored and vocab is not None and stored != vocab.to_string():
-        raise ConfigError(
-            f"ckpt_path={path} was trained on another vocabulary ({len(stored)} symbols, this "
-            f"data has {len(vocab)}): resume it on the word list it was trained on (data.path=)",
-            key="ckpt_path",
-        )
-
-
-def check_fits(net: torch.nn.Module, datamodule: Any) -> None:
-    """Refuse a sequence model too short for the longest word of its data."""
-    longest = getattr(datamodule, "longest_example", None)
-    size = getattr(net, "context_size", None)
-    if longest is not None and size is not None and longest() > size:
-        raise ConfigError(
-            f"model.net.context_size={size}: the longest sequence of {datamodule.path} needs "
-            f"{longest()} positions (its units and the end token); raise it",
-            key="model.net.context_size",
-        )
-
-
-# Lightning's messages that do not apply to a charlm run or repeat what it says itself: the
-# chunked batches' length warning (RandomBatches has a length for the progress bar and runs in
-# no worker), a deprecation inside Lightning, an advertisement, the validation interval in
-# Lightning batches (charlm's is in updates), and the test's checkpoint restore.
-QUIET_WARNINGS = (
-    r"Your `IterableDataset` has `__len__` defined",
-    r".*isinstance\(treespec, LeafSpec\)",
-)
-QUIET_MESSAGES = (
-    "litlogger",
-    "validation will run after every batch",
-    "Restoring states from the checkpoint path",
-    "Loaded model weights from the checkpoint",
-)
-
-
-class _QuietFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(part in message for part in QUIET_MESSAGES)
-
-
-@contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Hide QUIET_WARNINGS and QUIET_MESSAGES for this run only; the user's own filters and
-    Lightning's other messages are left as they are."""
-    loggers = [
-        logging.getLogger(name)
-        for name in (
-            "lightning.pytorch.utilities.rank_zero",
-            "lightning.fabric.utilities.rank_zero",
-        )
-    ]
-    quiet = _QuietFilter()
-    with warnings.catch_warnings():
-        for pattern in QUIET_WARNINGS:
-            warnings.filterwarnings("ignore", message=pattern)
-        for logger in loggers:
-            logger.addFilter(quiet)
-        try:
-            yield
-        finally:
-            for logger in loggers:
-                logger.removeFilter(quiet)
-
-
-def check_output_dir(output_dir: Path) -> None:
-    """Refuse to train into a directory that already holds another run's checkpoints."""
-    problem = used_run_dir_error(output_dir)
-    if problem:
-        raise ConfigError(problem)
-
-
-class Trained(NamedTuple):
-    """What a run leaves in its process: its metrics, the task (weights scored) and its data."""
-
-    metrics: dict[str, Any]
-    task: Any
-    datamodule: Any
 
 
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
@@ -192,7 +52,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     return train_run(cfg, extra_callbacks).metrics
 
 
-def train_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> Trained:
+def train_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> TrainingRun:
     """`train`, keeping the trained task and its DataModule (for `charlm.fit`): the run's steps."""
     share = ThreadShare() if cfg.get("num_threads") == "auto" else None
     with quiet_lightning(), share or nullcontext():
@@ -200,27 +60,35 @@ def train_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
         if cfg.get("lr_find") and cfg.lr_find.get("enabled"):
             from charlm.lit.lr_find import find_lr
 
-            found = find_lr(cfg.lr_find, run.trainer, run.task, run.datamodule, run.output_dir)
-            return Trained(found, run.task, run.datamodule)
+            run.metrics = find_lr(
+                cfg.lr_find, run.trainer, run.task, run.datamodule, run.output_dir
+            )
+            return run
         train_time = fit_run(run)
-        scored = test_and_restore(run)
-        metrics = record(run, scored, train_time, share)
-        return Trained(metrics, run.task, run.datamodule)
+        test_and_restore(run)
+        record(run, train_time, share)
+        return run
 
 
 @dataclass
-class BuiltRun:
-    """A run ready for its first update: its completed config (a new object: the composed one
-    is left as it was), the DataModule set up, the task and the Trainer."""
+class TrainingRun:
+    """One run through its steps: built (its completed config, a new object: the composed one
+    is left as it was; the DataModule set up, the task and the Trainer), then trained, then
+    scored (which weights the figures score, where its checkpoints are, its metrics)."""
 
     cfg: DictConfig
     datamodule: Any
     task: Any
     trainer: L.Trainer
     output_dir: Path
+    best: str = ""
+    last: str = ""
+    steps: int = 0
+    scored_step: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> BuiltRun:
+def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> TrainingRun:
     """Check the config, seed, build the data, the model and the Trainer; nothing trains yet.
 
     Every check that can refuse the run comes before anything is written in its directory.
@@ -237,14 +105,15 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
 
     cfg = complete_config(cfg)
     datamodule = build(cfg.data)
-    check_data(datamodule, cfg)
+    net = net_class(str(cfg.model.net.get("_target_", "")))
+    check_data(datamodule, net.__name__, issubclass(net, CharLM), str(cfg.data.get("_target_")))
     datamodule.prepare_data()
     datamodule.setup()
     cfg = complete_config(cfg, datamodule)
     task = build(cfg.model)
     check_fits(task.net, datamodule)
     if resumed is not None:
-        check_resume(resumed, task, datamodule, cfg.ckpt_path)
+        check_resume(resumed, task.net, datamodule, cfg.ckpt_path)
     with config_section("trainer"):
         schedule = UpdateSchedule.plan(
             cfg.trainer.max_steps,
@@ -279,7 +148,7 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
     if callable(save):
         # A run of tokens keeps its tokenizer beside its checkpoints (which hold it too).
         save(output_dir / "tokenizer.json")
-    return BuiltRun(cfg, datamodule, task, trainer, output_dir)
+    return TrainingRun(cfg, datamodule, task, trainer, output_dir)
 
 
 def complete_config(cfg: DictConfig, datamodule: Any = None) -> DictConfig:
@@ -320,7 +189,7 @@ def build_trainer(
     return build(cfg.trainer, callbacks=callbacks, logger=loggers or False, **kwargs)
 
 
-def fit_run(run: BuiltRun) -> float:
+def fit_run(run: TrainingRun) -> float:
     """Train; the seconds it took. A diverged run says which checkpoints it kept."""
     started = time.perf_counter()
     try:
@@ -343,19 +212,9 @@ def fit_run(run: BuiltRun) -> float:
     return time.perf_counter() - started
 
 
-@dataclass
-class Scored:
-    """Which weights the final figures score, and where the run's checkpoints are."""
-
-    best: str
-    last: str
-    steps: int
-    scored_step: int
-
-
-def test_and_restore(run: BuiltRun) -> Scored:
+def test_and_restore(run: TrainingRun) -> None:
     """Test the best weights (else the last) and load them into the task, in this process
-    (with ddp_spawn the training ran in child processes)."""
+    (with ddp_spawn the training ran in child processes); note which weights and where."""
     trainer, task = run.trainer, run.task
     checkpoint = model_checkpoint(trainer)
     best = checkpoint.best_model_path if checkpoint else ""
@@ -367,20 +226,20 @@ def test_and_restore(run: BuiltRun) -> Scored:
         # metrics.json and the closing table give the figures; Lightning's box would repeat them.
         trainer.test(task, datamodule=run.datamodule, ckpt_path=best or None, verbose=False)
     scored = best or last
-    steps = scored_step = trainer.global_step
+    run.best, run.last = best, last
+    run.steps = run.scored_step = trainer.global_step
     if scored:
         saved = torch.load(scored, map_location="cpu", weights_only=True)
         task.load_state_dict(saved["state_dict"])
-        scored_step = saved["global_step"]
+        run.scored_step = saved["global_step"]
         if last:
             final = (
                 saved if scored == last else torch.load(last, map_location="cpu", weights_only=True)
             )
-            steps = final["global_step"]
-    return Scored(best, last, steps, scored_step)
+            run.steps = final["global_step"]
 
 
-def record(run: BuiltRun, scored: Scored, train_time: float, share: Any) -> dict[str, Any]:
+def record(run: TrainingRun, train_time: float, share: Any) -> dict[str, Any]:
     """The final figures of every split, saved as metrics.json, logged and printed."""
     task, datamodule, cfg = run.task, run.datamodule, run.cfg
     scored_splits = cfg.get("final_eval") or ("train", "val", "test")
@@ -390,19 +249,19 @@ def record(run: BuiltRun, scored: Scored, train_time: float, share: Any) -> dict
         if split in scored_splits and datamodule.has_split(split)
     }
     metrics.update(
-        steps=scored.steps,
+        steps=run.steps,
         first_loss=task.first_loss,
-        weights="best" if scored.best else "last",
-        weights_step=scored.scored_step,
+        weights="best" if run.best else "last",
+        weights_step=run.scored_step,
         parameters=sum(p.numel() for p in task.net.parameters()),
         train_time_s=round(train_time, 2),
         # torch's threads during training (num_threads=auto: each count it took, in order).
         threads=share.used if share else [torch.get_num_threads()],
-        best_checkpoint=scored.best or None,
-        last_checkpoint=scored.last or None,
+        best_checkpoint=run.best or None,
+        last_checkpoint=run.last or None,
         output_dir=str(run.output_dir),
     )
-    metrics = finite_json(metrics)
+    metrics = run.metrics = finite_json(metrics)
     (run.output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
     _log_hparams(run.trainer, cfg, metrics)
     log.debug("metrics: %s", json.dumps(metrics, allow_nan=False))
@@ -418,40 +277,6 @@ def split_figures(task: Any, datamodule: Any, split: str) -> dict[str, Any]:
     chars_of = getattr(datamodule, "split_characters", None)
     chars = chars_of(split) if callable(chars_of) else None
     return per_character(values, chars) if chars is not None else values
-
-
-def closing_summary(metrics: dict[str, Any]) -> str:
-    """The run's figures as a short table, then where its files are."""
-    splits = {s: metrics[s] for s in ("train", "val", "test") if isinstance(metrics.get(s), dict)}
-    weights = f"{metrics.get('weights')} weights, update {metrics.get('weights_step')}"
-    lines = [
-        "",
-        format_table(splits),
-        f"{metrics.get('steps')} updates in {metrics.get('train_time_s')} s; scored: {weights}",
-        f"run directory: {metrics.get('output_dir')}",
-    ]
-    return "\n".join(lines)
-
-
-def finite_json(metrics: dict[str, Any]) -> dict[str, Any]:
-    """`metrics` with every NaN or infinite figure replaced by None and named in `notes`.
-
-    JSON has no NaN or Infinity; strict readers refuse them.
-    """
-    notes: list[str] = []
-
-    def clean(value: Any, key: str) -> Any:
-        if isinstance(value, dict):
-            return {k: clean(v, f"{key}.{k}" if key else k) for k, v in value.items()}
-        if isinstance(value, float) and not math.isfinite(value):
-            notes.append(f"{key} was {value} (written as null)")
-            return None
-        return value
-
-    cleaned = clean(metrics, "")
-    if notes:
-        cleaned["notes"] = notes
-    return cleaned
 
 
 def _log_hparams(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, Any]) -> None:

@@ -289,10 +289,3 @@ class LinesDataModule(LanguageDataModule):
     @property
     def units(self) -> str:
         return self.data.units
-
-    def eval_predictions(self) -> int:
-        """`eval_batch_size`, lowered so that a batch's logits stay within the lines' cap."""
-        from charlm.data.lines import LOGITS_PER_BATCH
-
-        self.setup()
-        return max(1, min(self.eval_batch_size, LOGITS_PER_BATCH // len(self.vocab)))

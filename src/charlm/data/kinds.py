@@ -173,9 +173,7 @@ class DataKind:
 
     def read_input(self, path: str | None) -> tuple[Any, str]:
         """What charlm-score scores (a file, or standard input for None or '-'), and its name."""
-        from charlm.data.text import read_text
-
-        return read_text(path)
+        raise NotImplementedError
 
     def score(self, model: Any, inputs: Any, source: str) -> tuple[list[dict], dict]:
         """One row per line (or word) of `inputs`, and the totals."""

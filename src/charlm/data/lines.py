@@ -18,7 +18,7 @@ from charlm.data.clean import clean_rules, clean_text, text_lines
 from charlm.data.corpus import split_words
 from charlm.data.kinds import SequenceKind
 from charlm.data.scoring import cell, rows_out
-from charlm.data.text import TextError, decoded_chunks, text_digest
+from charlm.data.text import TextError, decoded_chunks, read_text, text_digest
 from charlm.data.vocab import Vocab, Vocabulary
 from charlm.errors import CharlmError, check_choice, check_positive_ints
 
@@ -184,6 +184,10 @@ class TextLines(SequenceKind):
         return super().eval_batches(name, contract, context_size, capped)
 
     # --- charlm-score ---------------------------------------------------------------------
+
+    def read_input(self, path: str | None) -> tuple[str, str]:
+        """The text of a file, or of standard input for None or '-'."""
+        return read_text(path)
 
     def score(self, model: Any, inputs: str, source: str) -> tuple[list[dict], dict]:
         return score_lines(model, inputs, source)

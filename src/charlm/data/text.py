@@ -471,6 +471,10 @@ class RunningText(DataKind):
 
     # --- charlm-score and charlm-sample ---------------------------------------------------
 
+    def read_input(self, path: str | None) -> tuple[str, str]:
+        """The text of a file, or of standard input for None or '-'."""
+        return read_text(path)
+
     def score(self, model: Any, inputs: str, source: str) -> tuple[list[dict], dict]:
         return score_text(model, inputs, source, self.block_size)
 

@@ -234,7 +234,7 @@ class StepTask(L.LightningModule):
                 log_every=max(trainer.log_every_n_steps, 1) * chunk,
                 chunk=chunk,
             )
-        self._through_lightning = self.lightning_update or needs_lightning_update(self)
+        self._through_lightning = self.lightning_update or needs_lightning_update(self, StepTask)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Gradient clipping (trainer.gradient_clip_val), after any loss scaling was undone."""

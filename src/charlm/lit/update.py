@@ -53,7 +53,7 @@ def plain_sgd_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | N
     return update
 
 
-def needs_lightning_update(task: L.LightningModule) -> bool:
+def needs_lightning_update(task: L.LightningModule, base: type) -> bool:
     """Whether Lightning's own backward and step add anything to the plain computation.
 
     They do with several processes (the strategy's backward), with a precision plugin that
@@ -69,13 +69,7 @@ def needs_lightning_update(task: L.LightningModule) -> bool:
         return True
     if any(is_overridden(h, c, L.Callback) for c in trainer.callbacks for h in UPDATE_HOOKS):
         return True
-    return any(is_overridden(h, task, _base_task()) for h in (*UPDATE_HOOKS, "backward"))
-
-
-def _base_task() -> type:
-    from charlm.lit.base import StepTask  # the task module imports this one
-
-    return StepTask
+    return any(is_overridden(h, task, base) for h in (*UPDATE_HOOKS, "backward"))
 
 
 def update_counter(trainer: L.Trainer) -> Any:
