@@ -224,7 +224,7 @@ def test_output_in_a_missing_directory_is_refused_before_any_work(
     ],
 )
 def test_sampling_options_of_the_wrong_type_are_named(values, message):
-    from charlm.sample import SAMPLE_OPTIONS
+    from charlm.commands.sample import SAMPLE_OPTIONS
 
     good = {"n": 5, "seed": 0, "temperature": 1.0, "top_k": None, "prefix": "", "max_len": 50,
             "batched": None, "novelty": True, "data_path": None, "resplit": False,
@@ -421,7 +421,7 @@ def test_a_text_config_without_its_path_is_refused_before_hydra_writes(tmp_path,
 
 
 def test_charlm_report_prints_and_leaves_report_csv_alone(tmp_path, capsys):
-    from charlm.report import main as report
+    from charlm.commands.report import main as report
 
     job = tmp_path / "0"
     (job / ".hydra").mkdir(parents=True)

@@ -26,7 +26,7 @@ def test_the_pinned_hash_is_the_one_in_data():
 
 def _fetch(dest: Path, shared: Path, url: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "from charlm.data.fetch import main; main()", f"--dest={dest}",
+        [sys.executable, "-c", "from charlm.commands.data import main; main()", f"--dest={dest}",
          f"--shared={shared}", f"--url={url}"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -344,7 +344,7 @@ def test_the_lesson_steps_compose_as_the_lesson_builds_them(make_cfg):
 
 @pytest.mark.slow
 def test_charlm_inspect_writes_the_figure_of_a_checkpoint(trained_run, tmp_path):
-    from charlm.inspector import inspect_checkpoint
+    from charlm.inference import inspect_checkpoint
 
     ckpt = Path(trained_run["metrics"]["last_checkpoint"])
     out = inspect_checkpoint(ckpt, tmp_path / "fig.png", batch_size=64)
@@ -352,7 +352,7 @@ def test_charlm_inspect_writes_the_figure_of_a_checkpoint(trained_run, tmp_path)
     cli = [
         sys.executable,
         "-m",
-        "charlm.inspector",
+        "charlm.commands.inspect",
         f"ckpt={ckpt}",
         f"output={tmp_path / 'cli.png'}",
     ]

@@ -15,7 +15,7 @@ from commands import run_command
 from conftest import compose_train
 
 from charlm import load_model
-from charlm.clean import main as clean_main
+from charlm.commands.clean import main as clean_main
 from charlm.data.clean import clean_rules, clean_text, text_lines
 from charlm.data.lines import LinesDataModule, score_lines
 from charlm.data.registry import checked_data
@@ -368,7 +368,7 @@ def test_scoring_a_text_in_bits_per_character(token_run: dict, tmp_path: Path):
 
 
 def test_a_checkpoint_of_tokens_is_inspected_from_its_own_lines(token_run: dict, tmp_path: Path):
-    from charlm.inspector import inspect_checkpoint
+    from charlm.inference import inspect_checkpoint
 
     out = inspect_checkpoint(
         token_run["run"] / "checkpoints" / "last.ckpt", output=tmp_path / "d.png", batch_size=16

@@ -189,7 +189,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_corpus, signu
     common = (f"data.path={tiny_corpus}", f"paths.root_dir={tmp_path}", "seed=5", *RUN)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "charlm.train", *common, "hydra.run.dir=interrupted"],
+        [sys.executable, "-m", "charlm.commands.train", *common, "hydra.run.dir=interrupted"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     last = tmp_path / "interrupted" / "checkpoints" / "last.ckpt"

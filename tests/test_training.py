@@ -61,7 +61,7 @@ def test_bigram_full_batch_trains_on_every_word(make_cfg, tiny_corpus):
 def _cli(tmp_path: Path, corpus: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [
-            sys.executable, "-m", "charlm.train", f"data.path={corpus}",
+            sys.executable, "-m", "charlm.commands.train", f"data.path={corpus}",
             f"paths.root_dir={tmp_path}", "trainer.max_steps=200", "trainer.val_check_interval=100",
             "callbacks.progress_bar=null",
         ],

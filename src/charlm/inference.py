@@ -6,6 +6,7 @@ ask the model's data (`charlm.data.registry.model_data`) whatever depends on its
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from charlm.data.kinds import (
     novelty_summary,
     sample_chunks,
 )
-from charlm.data.registry import model_data
+from charlm.data.registry import checked_data, model_data
 from charlm.errors import CharlmError
 from charlm.metrics import evaluate_lm, per_character
 from charlm.models.base import CharLM
@@ -31,6 +32,7 @@ __all__ = [
     "evaluate_checkpoint",
     "evaluate_split",
     "evaluate_words",
+    "inspect_checkpoint",
     "novelty",
     "novelty_summary",
     "sample_chunks",
@@ -86,3 +88,65 @@ def evaluate_checkpoint(
     if batches is not None:
         results[Path(words).name] = evaluate_lm(model, batches)
     return results
+
+
+def inspect_checkpoint(
+    ckpt: str | Path,
+    output: str | Path | None = None,
+    batch_size: int = 256,
+    seed: int = 0,
+    data_path: str | Path | None = None,
+    resplit: bool = False,
+) -> Path:
+    """Write the diagnostics figure of checkpoint `ckpt` as a PNG; return its path.
+
+    `batch_size` training examples (windows, or words for sequence models) are drawn with
+    `seed`. The PNG goes to `output`, by default `diagnostics-<checkpoint name>.png` beside
+    the checkpoint.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from charlm.checkpoint import read_checkpoint
+    from charlm.data.sequences import PAD_TARGET
+    from charlm.diagnostics import Probe, diagnostics_figure, finite
+    from charlm.errors import check_output, check_positive_ints
+    from charlm.models.base import logits_for
+
+    check_positive_ints(batch_size=batch_size)
+    ckpt = Path(ckpt)
+    if "," in str(ckpt):
+        raise CharlmError(f"ckpt={ckpt}: charlm-inspect reads one checkpoint at a time")
+    path = Path(output) if output else ckpt.parent / f"diagnostics-{ckpt.stem}.png"
+    check_output(path)
+    model = load_model(ckpt)
+    step = int(read_checkpoint(ckpt).get("global_step", 0))
+    data, _ = checked_data(model, data_path, resplit)
+    x, y = data.training_examples(model)
+    rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:batch_size]
+    probe = Probe(model)
+    probe.start(snapshot_weights=False)
+    with torch.enable_grad():
+        logits = logits_for(model, x[rows], y[rows])
+        loss = F.cross_entropy(
+            logits.flatten(0, -2), y[rows].flatten().long(), ignore_index=PAD_TARGET
+        )
+        loss.backward()
+    snap = probe.finish()
+
+    lr = ((model.config.get("model") or {}).get("optimizer") or {}).get("lr")
+    history: dict[str, list[tuple[int, float]]] = {}
+    if isinstance(lr, int | float) and lr > 0:
+        for name, p in probe.weights:
+            grad = snap.weight_grads.get(name)
+            if finite(grad) and float(grad.std()) > 0:
+                ratio = lr * float(grad.std()) / float(p.detach().std())
+                history[name] = [(step, math.log10(ratio))]
+    fig = diagnostics_figure(
+        snap,
+        history,
+        title=f"{ckpt} (update {step}): {len(rows)} training examples, loss {loss.item():.4f}",
+        update_label=f"one SGD step at lr={lr}: update-to-weight ratio (log10)",
+    )
+    fig.savefig(path, dpi=80)
+    return path

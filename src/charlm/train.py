@@ -6,30 +6,25 @@ import copy
 import json
 import logging
 import math
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from charlm.checkpoint import check_resume, read_checkpoint
 from charlm.config import (
     build,
     check_output_dir,
-    config_dir,
     instantiate_group,
     register_resolvers,
 )
 from charlm.data.protocol import check_data, check_fits
-from charlm.errors import ConfigError, NonFiniteError, config_section, report_errors
+from charlm.errors import ConfigError, NonFiniteError, config_section
 from charlm.lit.base import NonFiniteLossError
 from charlm.lit.quiet import quiet_lightning
 from charlm.lit.run_control import model_checkpoint
@@ -301,39 +296,3 @@ def _log_hparams(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, Any]) -
     for logger in trainer.loggers:
         logger.log_hyperparams(hparams, scores)
         logger.save()
-
-
-def optimized_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
-    """The value a sweep minimises, named by `optimized_metric` as `split/name` (e.g. val/loss)."""
-    name = cfg.get("optimized_metric")
-    split, _, key = (name or "").partition("/")
-    if split not in metrics:
-        return None
-    return float(metrics[split][key])
-
-
-def run_sweep_job(cfg: DictConfig) -> float | None:
-    """One job of a multirun: a failure is recorded, logged and scored, and the sweep goes on."""
-    try:
-        return optimized_metric(cfg, train(cfg))
-    except Exception as err:  # a failed job must not stop the other jobs of the sweep
-        log.exception("this job failed")
-        output_dir = Path(cfg.paths.output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        error = f"{type(err).__name__}: {err}"
-        (output_dir / "failed.json").write_text(json.dumps({"error": error}, indent=2))
-        print(f"charlm-train: job failed: {error}", file=sys.stderr)
-        return float(cfg.get("failure_value", 1.0e9))
-
-
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
-@report_errors("charlm-train")
-def main(cfg: DictConfig) -> float | None:
-    """Console script `charlm-train`."""
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        return run_sweep_job(cfg)
-    return optimized_metric(cfg, train(cfg))
-
-
-if __name__ == "__main__":
-    main()

@@ -11,11 +11,9 @@ a failed copy or download leaves nothing behind.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -138,31 +136,3 @@ def ensure_corpus(
 
     _place(dest, download, f"the file downloaded from {url}", name)
     return f"downloaded from {url}"
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`make data`: print where each file came from, or one line saying how to get it."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--dest",
-        action="append",
-        help=f"where to put a known file ({', '.join(KNOWN_FILES)}), named by its file name; "
-        f"repeatable (default: data/{CORPUS_NAME})",
-    )
-    parser.add_argument("--shared", default="../shared/data", help="a folder holding copies")
-    parser.add_argument(
-        "--url", default=os.environ.get("CHARLM_CORPUS_URL"), help="download from here instead"
-    )
-    args = parser.parse_args(argv)
-    for dest in args.dest or [f"data/{CORPUS_NAME}"]:
-        name = Path(dest).name
-        try:
-            origin = ensure_corpus(dest, args.shared, args.url, name=name)
-        except CorpusError as err:
-            print(f"charlm-data: error: {err}", file=sys.stderr)
-            sys.exit(2)
-        print(f"{dest}: SHA-256 OK ({origin})")
-
-
-if __name__ == "__main__":
-    main()
