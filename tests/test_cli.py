@@ -30,7 +30,10 @@ def test_novelty_on_a_known_split():
 def test_charlm_sample_prints_n_words_the_same_for_a_seed(trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     args = (f"ckpt={ckpt}", "n=7", "seed=3", "novelty=false")
-    first, second = run_command("charlm.commands.sample", *args), run_command("charlm.commands.sample", *args)
+    first, second = (
+        run_command("charlm.commands.sample", *args),
+        run_command("charlm.commands.sample", *args),
+    )
     assert first.returncode == 0, first.stderr
     words = first.stdout.split("\n")[:-1]
     assert len(words) == 7
@@ -40,7 +43,9 @@ def test_charlm_sample_prints_n_words_the_same_for_a_seed(trained_run):
 @pytest.mark.slow
 def test_charlm_sample_tags_novelty_and_completes_prefixes(trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
-    out = run_command("charlm.commands.sample", f"ckpt={ckpt}", "n=10", "prefix=ma", "temperature=0.8")
+    out = run_command(
+        "charlm.commands.sample", f"ckpt={ckpt}", "n=10", "prefix=ma", "temperature=0.8"
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().split("\n")
     assert len(lines) == 11
@@ -56,7 +61,9 @@ def test_charlm_sample_tags_novelty_and_completes_prefixes(trained_run):
 @pytest.mark.slow
 def test_charlm_sample_unknown_prefix_is_one_clear_line(trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
-    out = run_command("charlm.commands.sample", f"ckpt={ckpt}", 'prefix="qué"')  # accents need quotes
+    out = run_command(
+        "charlm.commands.sample", f"ckpt={ckpt}", 'prefix="qué"'
+    )  # accents need quotes
     assert out.returncode == 2
     assert "outside the vocabulary: 'qé'" in out.stderr
     assert "Traceback" not in out.stderr
@@ -70,7 +77,11 @@ def test_charlm_eval_table_and_json(trained_run, tmp_path):
     output = tmp_path / "eval.json"
     # The installed entry point, in a process of its own.
     out = run_command(
-        "charlm.commands.evaluate", f"ckpt={ckpt}", f"words={extra}", f"output={output}", process=True
+        "charlm.commands.evaluate",
+        f"ckpt={ckpt}",
+        f"words={extra}",
+        f"output={output}",
+        process=True,
     )
     assert out.returncode == 0, out.stderr
     for row in ("train", "val", "test", "more.txt"):

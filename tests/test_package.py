@@ -231,7 +231,11 @@ def test_no_command_imports_another_command():
 
     scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     commands = {t.split(":")[0] for t in scripts["project"]["scripts"].values()}
-    assert {"charlm.commands.train", "charlm.commands.evaluate", "charlm.commands.score"} <= commands
+    assert {
+        "charlm.commands.train",
+        "charlm.commands.evaluate",
+        "charlm.commands.score",
+    } <= commands
     assert all(c.startswith("charlm.commands.") for c in commands)  # every command in one place
     source = Path(charlm.__file__).parent
     found = []

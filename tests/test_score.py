@@ -66,7 +66,9 @@ def test_sorting_and_top_keep_unscored_words_last():
 @pytest.mark.slow
 def test_cli_writes_csv_json_and_a_table_from_a_file_or_stdin(mixed, trained_run):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
-    out = run_command("charlm.commands.score", f"ckpt={ckpt}", f"words={mixed['path']}", "format=csv")
+    out = run_command(
+        "charlm.commands.score", f"ckpt={ckpt}", f"words={mixed['path']}", "format=csv"
+    )
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert [r["word"] for r in rows] == mixed["words"]
@@ -78,7 +80,12 @@ def test_cli_writes_csv_json_and_a_table_from_a_file_or_stdin(mixed, trained_run
     text = mixed["path"].read_text(encoding="utf-8")
     # The installed entry point, in a process of its own, reading its standard input.
     out = run_command(
-        "charlm.commands.score", f"ckpt={ckpt}", "format=json", "sort=nll_per_char", stdin=text, process=True
+        "charlm.commands.score",
+        f"ckpt={ckpt}",
+        "format=json",
+        "sort=nll_per_char",
+        stdin=text,
+        process=True,
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
@@ -97,6 +104,8 @@ def test_cli_writes_csv_json_and_a_table_from_a_file_or_stdin(mixed, trained_run
 @pytest.mark.slow
 def test_cli_bad_option_is_one_line(trained_run, mixed):
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
-    out = run_command("charlm.commands.score", f"ckpt={ckpt}", f"words={mixed['path']}", "sort=length")
+    out = run_command(
+        "charlm.commands.score", f"ckpt={ckpt}", f"words={mixed['path']}", "sort=length"
+    )
     assert out.returncode == 2
     assert out.stderr.strip().startswith("charlm-score: error: sort='length': one of")
