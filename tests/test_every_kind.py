@@ -161,3 +161,14 @@ def test_json_lines_records_train_like_csv_ones(tmp_path):
     cfg = compose_train(tmp_path, "data=records", f"data.path={path}", "data.field=name", *SHORT)
     metrics = train(cfg)
     assert metrics["train"]["loss"] < metrics["first_loss"]
+
+
+def test_the_data_contract_follows_the_model_and_a_contrary_one_is_refused(make_cfg, tiny_corpus):
+    from charlm.errors import ConfigError
+
+    assert make_cfg("model=gru").data.contract == "sequences"
+    assert make_cfg().data.contract == "windows"
+    cfg = make_cfg(f"data.path={tiny_corpus}", "data.contract=sequences")
+    with pytest.raises(ConfigError, match=r"data.contract=sequences: model.net reads windows"):
+        train(cfg)
+    assert not (tiny_corpus.parent / "run").exists()

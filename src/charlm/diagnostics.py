@@ -199,39 +199,10 @@ def diagnostics_figure(
     fig = Figure(figsize=(14, 9), layout="constrained")
     axes = fig.subplots(2, 2)
     skipped: list[str] = []
+    act_label, grad_label, weight_label = _panel_labels(snap)
 
     def panel(ax, tensors: dict[str, torch.Tensor | None], label: Callable[[str], str], what: str):
-        drawn = 0
-        for name, t in tensors.items():
-            if t is None:
-                continue
-            hist = histogram(t)
-            if hist is None:
-                skipped.append(f"{what} {name}")
-                continue
-            ax.plot(*hist, label=label(name))
-            drawn += 1
-        if drawn:
-            ax.legend(fontsize=7)
-        else:
-            ax.text(0.5, 0.5, "nothing to show", ha="center", va="center", transform=ax.transAxes)
-
-    def act_label(name: str) -> str:
-        s = snap.layer_stats[name]
-        return (
-            f"{name}: mean {s['activation_mean']:+.2f}, std {s['activation_std']:.2f}, "
-            f"saturated {100 * s['saturated']:.1f}%"
-        )
-
-    def grad_label(name: str) -> str:
-        g = snap.activation_grads.get(name)
-        return f"{name}: std {float(g.std()):.2e}" if finite(g) else name
-
-    def weight_label(name: str) -> str:
-        g = snap.weight_grads.get(name)
-        ratio = snap.weight_stats.get(name, {}).get("grad_to_weight")
-        shape = tuple(g.shape) if g is not None else ()
-        return f"{name} {shape}: grad/weight {ratio:.2e}" if ratio is not None else name
+        _histogram_panel(ax, tensors, label, what, skipped)
 
     panel(axes[0, 0], snap.activations, act_label, "activations of")
     axes[0, 0].set_title("activations per layer")
@@ -253,6 +224,53 @@ def diagnostics_figure(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _histogram_panel(
+    ax: Any,
+    tensors: dict[str, torch.Tensor | None],
+    label: Callable[[str], str],
+    what: str,
+    skipped: list[str],
+) -> None:
+    """One histogram a tensor on `ax`; those holding non-finite numbers named in `skipped`."""
+    drawn = 0
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        hist = histogram(t)
+        if hist is None:
+            skipped.append(f"{what} {name}")
+            continue
+        ax.plot(*hist, label=label(name))
+        drawn += 1
+    if drawn:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "nothing to show", ha="center", va="center", transform=ax.transAxes)
+
+
+def _panel_labels(snap: Snapshot) -> tuple[Callable[[str], str], ...]:
+    """The legends of the activation, activation-gradient and weight-gradient panels."""
+
+    def act_label(name: str) -> str:
+        s = snap.layer_stats[name]
+        return (
+            f"{name}: mean {s['activation_mean']:+.2f}, std {s['activation_std']:.2f}, "
+            f"saturated {100 * s['saturated']:.1f}%"
+        )
+
+    def grad_label(name: str) -> str:
+        g = snap.activation_grads.get(name)
+        return f"{name}: std {float(g.std()):.2e}" if finite(g) else name
+
+    def weight_label(name: str) -> str:
+        g = snap.weight_grads.get(name)
+        ratio = snap.weight_stats.get(name, {}).get("grad_to_weight")
+        shape = tuple(g.shape) if g is not None else ()
+        return f"{name} {shape}: grad/weight {ratio:.2e}" if ratio is not None else name
+
+    return act_label, grad_label, weight_label
 
 
 def uniform_loss(vocab_size: int) -> float:

@@ -20,6 +20,7 @@ from charlm.checkpoint import check_resume, read_checkpoint
 from charlm.config import (
     build,
     check_output_dir,
+    data_contract,
     instantiate_group,
     register_resolvers,
 )
@@ -109,6 +110,25 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
     check_fits(task.net, datamodule)
     if resumed is not None:
         check_resume(resumed, task.net, datamodule, cfg.ckpt_path)
+    schedule = connect_run(cfg, datamodule, task)
+    trainer = build_trainer(cfg, schedule, datamodule.has_split("val"), extra_callbacks)
+    if trainer.world_size > 1 and schedule.chunk > 1:
+        # Said here, before any process starts, as well as by the DataModule in each process.
+        raise ConfigError(
+            f"data.steps_per_batch={schedule.chunk}: multi-process training ({trainer.world_size}"
+            " processes) takes one update per batch; add data.steps_per_batch=1"
+        )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save = getattr(getattr(datamodule, "vocab", None), "save", None)
+    if callable(save):
+        # A run of tokens keeps its tokenizer beside its checkpoints (which hold it too).
+        save(output_dir / "tokenizer.json")
+    return TrainingRun(cfg, datamodule, task, trainer, output_dir)
+
+
+def connect_run(cfg: DictConfig, datamodule: Any, task: Any) -> UpdateSchedule:
+    """The run's schedule in updates, handed to the DataModule and the task with what else
+    only the run knows (its config and data identity, stored in every checkpoint)."""
     with config_section("trainer"):
         schedule = UpdateSchedule.plan(
             cfg.trainer.max_steps,
@@ -131,31 +151,25 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
         gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm") or "norm",
         lightning_update=bool(cfg.get("lightning_update")),
     )
-    trainer = build_trainer(cfg, schedule, datamodule.has_split("val"), extra_callbacks)
-    if trainer.world_size > 1 and schedule.chunk > 1:
-        # Said here, before any process starts, as well as by the DataModule in each process.
-        raise ConfigError(
-            f"data.steps_per_batch={schedule.chunk}: multi-process training ({trainer.world_size}"
-            " processes) takes one update per batch; add data.steps_per_batch=1"
-        )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    save = getattr(getattr(datamodule, "vocab", None), "save", None)
-    if callable(save):
-        # A run of tokens keeps its tokenizer beside its checkpoints (which hold it too).
-        save(output_dir / "tokenizer.json")
-    return TrainingRun(cfg, datamodule, task, trainer, output_dir)
+    return schedule
 
 
 def complete_config(cfg: DictConfig, datamodule: Any = None) -> DictConfig:
-    """A copy of `cfg` completed with what only the run knows: what the model's family reads
-    (windows or sequences: `data.contract`) and, once the data is set up, the sizes it gives
-    the network (`model.net.vocab_size`, `context_size`, ...)."""
+    """A copy of `cfg` completed with what only the run knows, once the data is set up: the
+    sizes it gives the network (`model.net.vocab_size`, `context_size`, ...). Before, it checks
+    that `data.contract` is what the model's family reads (windows or sequences)."""
     done = copy.deepcopy(cfg)
-    with open_dict(done):
-        if "contract" in done.data:
-            net_cls = net_class(str(done.model.net.get("_target_", "")))
-            done.data.contract = getattr(net_cls, "data_contract", "windows")
-        if datamodule is not None:
+    if "contract" in done.data and datamodule is None:
+        # Set once, by the configs' `${data_contract:...}`; a value given by hand must agree.
+        reads = data_contract(str(done.model.net.get("_target_", "")))
+        if done.data.contract != reads:
+            raise ConfigError(
+                f"data.contract={done.data.contract}: model.net reads {reads}; leave "
+                "data.contract out, it follows the model",
+                key="data.contract",
+            )
+    if datamodule is not None:
+        with open_dict(done):
             done.model.net.update(datamodule.net_kwargs())
     return done
 

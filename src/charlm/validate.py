@@ -41,8 +41,35 @@ def _get(cfg: DictConfig, dotted: str) -> Any:
     return node
 
 
+# The longest time budget: Lightning's max_time counts days, and a run of a year is no budget.
+MAX_BUDGET_S = 365 * 24 * 3600
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` for the first impossible value of a `charlm-train` config."""
+    _check_trainer(cfg)
+    lr = _get(cfg, "model.optimizer.lr")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, int | float) or lr <= 0):
+        raise ConfigError(
+            f"model.optimizer.lr={lr!r}: the learning rate must be a number > 0",
+            key="model.optimizer.lr",
+        )
+    split = _get(cfg, "data.split")
+    if split is not None:
+        try:
+            check_fractions(list(split))
+        except (CharlmError, TypeError, ValueError) as err:
+            message = str(err) if isinstance(err, CharlmError) else (
+                f"data.split={split!r}: three fractions (train, val, test) adding up to 1, "
+                "e.g. [0.8,0.1,0.1]"
+            )  # fmt: skip
+            raise ConfigError(message, key="data.split") from None
+    _check_one_cycle(cfg)
+    _check_run_options(cfg)
+
+
+def _check_trainer(cfg: DictConfig) -> None:
+    """The Trainer's options charlm reads: updates, refused options, gradient clipping."""
     max_steps = _get(cfg, "trainer.max_steps")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ConfigError(
@@ -69,22 +96,13 @@ def validate_config(cfg: DictConfig) -> None:
             f"trainer.gradient_clip_algorithm={algorithm!r}: 'norm' or 'value'",
             key="trainer.gradient_clip_algorithm",
         )
-    lr = _get(cfg, "model.optimizer.lr")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, int | float) or lr <= 0):
-        raise ConfigError(
-            f"model.optimizer.lr={lr!r}: the learning rate must be a number > 0",
-            key="model.optimizer.lr",
-        )
-    split = _get(cfg, "data.split")
-    if split is not None:
-        try:
-            check_fractions(list(split))
-        except CharlmError as err:
-            raise ConfigError(str(err), key="data.split") from None
+
+
+def _check_run_options(cfg: DictConfig) -> None:
+    """The run's own top-level options: seed, final_eval, time budget, threads, switches."""
     seed = cfg.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigError(f"seed={seed!r}: must be an integer >= 0, or null", key="seed")
-    _check_one_cycle(cfg)
     final = cfg.get("final_eval")
     if final is not None and (
         isinstance(final, str | bytes)
@@ -97,10 +115,13 @@ def validate_config(cfg: DictConfig) -> None:
         )
     budget = cfg.get("time_budget_s")
     if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0
+        isinstance(budget, bool)
+        or not isinstance(budget, int | float)
+        or not 0 < budget <= MAX_BUDGET_S  # NaN fails too
     ):
         raise ConfigError(
-            f"time_budget_s={budget!r}: seconds of training, a number > 0, or null for none",
+            f"time_budget_s={budget!r}: seconds of training, a number > 0 and at most "
+            f"{MAX_BUDGET_S:.0f} (a year), or null for none",
             key="time_budget_s",
         )
     threads = cfg.get("num_threads")

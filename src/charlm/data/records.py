@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +36,12 @@ class TextRecords(TextLines):
         self,
         path: str | Path | Sequence[str | Path],
         vocab: Vocab | None = None,
-        split: Sequence[float] = (0.8, 0.1, 0.1),
-        split_seed: int = 42,
-        units: str = "chars",
-        tokenizer: Mapping[str, Any] | None = None,
-        clean: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         field: str = "text",
+        **options: Any,
     ) -> None:
-        super().__init__(path, vocab, split, split_seed, units, tokenizer, clean)
+        """`options` are `TextLines`' (split, split_seed, units, tokenizer, clean); the units
+        are characters unless they say tokens."""
+        super().__init__(path, vocab, **{"units": "chars", **options})
         self.field = str(field)
 
     def read_lines(self) -> list[str]:
