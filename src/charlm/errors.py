@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import logging
@@ -152,10 +153,46 @@ def check_options(values: Any, spec: dict[str, str]) -> None:
             raise CharlmError(f"{key}={value!r}: must be {what}{also}")
 
 
-def check_output(path: Any) -> None:
-    """Refuse, before any work is done, an output file whose directory does not exist."""
-    parent = Path(path).parent
+# Files a run writes and no command's output may replace: checkpoints, the run's record, its
+# config and log, its tokenizer, TensorBoard's events.
+RUN_FILES = ("metrics.json", "tokenizer.json", "train.log", "config.yaml", "overrides.yaml")
+
+
+def check_output(path: Any, inputs: Any = ()) -> None:
+    """Refuse, before any work is done, an output file whose directory does not exist, a
+    directory, a file a run wrote (a checkpoint, metrics.json, .hydra/, ...) or one of the
+    command's own `inputs` (by any name: a hard or symbolic link to it is the same file)."""
+    out = Path(path)
+    parent = out.parent
     if not parent.is_dir():
         raise CharlmError(f"output={path}: the directory {parent} does not exist; create it first")
-    if Path(path).is_dir():
+    if out.is_dir():
         raise CharlmError(f"output={path} is a directory: give a file name")
+    if not out.exists():
+        return
+    owned = (
+        out.suffix == ".ckpt"
+        or out.name in RUN_FILES
+        or out.name.startswith("events.out.tfevents")
+        or out.parent.name == ".hydra"
+    )
+    same = [str(i) for i in inputs if i and Path(i).exists() and _same_file(out, Path(i))]
+    if owned or same:
+        what = f"is {same[0]}, an input of this command" if same else "is a file a run wrote"
+        raise CharlmError(f"output={path} {what}; it is left as it is: give another file name")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse for charlm's commands: a bad argument is one line on stderr and exit status 2,
+    as every other bad input is, not the usage message followed by the error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)

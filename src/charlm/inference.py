@@ -21,7 +21,7 @@ from charlm.data.kinds import (
     novelty_summary,
     sample_chunks,
 )
-from charlm.data.registry import checked_data, model_data
+from charlm.data.registry import model_data
 from charlm.errors import CharlmError
 from charlm.metrics import evaluate_lm, per_character
 from charlm.models.base import CharLM
@@ -30,6 +30,7 @@ __all__ = [
     "NOVELTY",
     "WORDS_PER_CHUNK",
     "evaluate_checkpoint",
+    "evaluate_model",
     "evaluate_split",
     "evaluate_words",
     "inspect_checkpoint",
@@ -77,10 +78,20 @@ def evaluate_checkpoint(
     model reads, are skipped and reported on standard error (`unknown="skip"`), or refuse the
     whole file (`"error"`). `resplit` splits data changed since training all the same.
     """
+    model = load_model(ckpt)
+    return evaluate_model(model, model_data(model, data_path), words, unknown, resplit)
+
+
+def evaluate_model(
+    model: CharLM,
+    data: DataKind,
+    words: str | Path | None = None,
+    unknown: str = "skip",
+    resplit: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """`evaluate_checkpoint` of a loaded model and its data (`model_data(model)`)."""
     if unknown not in ("skip", "error"):
         raise CharlmError(f"unknown={unknown!r}: 'skip' (report and go on) or 'error'")
-    model = load_model(ckpt)
-    data = model_data(model, data_path)
     batches = data.file_batches(model, str(words), unknown) if words else None
     if data.check_unchanged(model.data_identity, resplit):
         print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)
@@ -118,10 +129,12 @@ def inspect_checkpoint(
     if "," in str(ckpt):
         raise CharlmError(f"ckpt={ckpt}: charlm-inspect reads one checkpoint at a time")
     path = Path(output) if output else ckpt.parent / f"diagnostics-{ckpt.stem}.png"
-    check_output(path)
+    check_output(path, [ckpt, data_path])
     model = load_model(ckpt)
+    data = model_data(model, data_path)
+    check_output(path, data.paths)  # the data the run read, by any name
     step = int(read_checkpoint(ckpt).get("global_step", 0))
-    data, _ = checked_data(model, data_path, resplit)
+    data.check_unchanged(model.data_identity, resplit)
     x, y = data.training_examples(model)
     rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:batch_size]
     probe = Probe(model)

@@ -7,7 +7,6 @@ those lines as the training will read them. `--output PATH` writes the whole cle
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import yaml
 
 from charlm.config import config_dir
 from charlm.data.clean import CleanRule, clean_report, clean_rules, clean_text, text_lines
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, OneLineParser, check_output
 
 
 def load_rules(spec: str) -> list[CleanRule]:
@@ -50,7 +49,7 @@ def dry_run(text: str, rules: list[CleanRule], first: int) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console script `charlm-clean`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="charlm-clean", description=__doc__.splitlines()[0])
     parser.add_argument("path", help="a UTF-8 text")
     parser.add_argument("--rules", default="course", help="a rule set by name, or a YAML file")
     parser.add_argument("--lines", type=int, default=40, help="lines the dry run shows")
@@ -68,8 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         text = "".join(decoded_chunks(path))
         if args.output:
             out = Path(args.output)
-            if out.resolve() == path.resolve():
-                raise CharlmError(f"--output {out} is the input file: give another path")
+            check_output(out, [path])
             cleaned = clean_text(text, rules)
             out.write_text(cleaned, encoding="utf-8")
             print(f"{out}: {len(text_lines(cleaned))} lines kept of {len(text_lines(text))}")

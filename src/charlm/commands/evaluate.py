@@ -8,9 +8,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from charlm.checkpoint import load_model
 from charlm.config import config_dir
+from charlm.data.registry import model_data
 from charlm.errors import CharlmError, check_options, check_output, report_errors
-from charlm.inference import evaluate_checkpoint
+from charlm.inference import evaluate_model
 from charlm.metrics import format_table
 
 
@@ -29,10 +31,11 @@ def main(cfg: DictConfig) -> None:
     first = Path(ckpts[0])
     name = first.stem if len(ckpts) == 1 else "ensemble"
     output = Path(cfg.output) if cfg.get("output") else first.parent / f"eval-{name}.json"
-    check_output(output)
-    results = evaluate_checkpoint(
-        ckpts, cfg.get("words"), cfg.get("data_path"), cfg.get("unknown", "skip"), cfg.resplit
-    )
+    check_output(output, [*ckpts, cfg.get("words"), cfg.get("data_path")])
+    model = load_model(ckpts)
+    data = model_data(model, cfg.get("data_path"))
+    check_output(output, data.paths)  # the data the run read, by any name
+    results = evaluate_model(model, data, cfg.get("words"), cfg.get("unknown", "skip"), cfg.resplit)
     print(format_table(results))
     stored = ckpts[0] if len(ckpts) == 1 else ckpts
     output.write_text(json.dumps({"checkpoint": stored, "results": results}, indent=2))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from charlm.errors import OneLineParser
 from charlm.report import collect, format_rows, write_report
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console script `charlm-report SWEEP_DIR`."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="charlm-report",
         description="Print the runs of a multirun ranked by validation loss.",
     )

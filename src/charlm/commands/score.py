@@ -46,9 +46,18 @@ def main(cfg: DictConfig) -> None:
     if cfg.format not in FORMATS:
         raise CharlmError(f"format={cfg.format!r}: one of {', '.join(FORMATS)}")
     if cfg.get("output"):
-        check_output(cfg.output)
+        inputs = [
+            cfg.ckpt,
+            cfg.get("input"),
+            cfg.get("words"),
+            cfg.get("text"),
+            cfg.get("data_path"),
+        ]
+        check_output(cfg.output, inputs)
     model = load_model(cfg.ckpt)
     data = model_data(model, cfg.get("data_path"))
+    if cfg.get("output"):
+        check_output(cfg.output, data.paths)  # the data the run read, by any name
     option = data.score_option
     other = next(o for o in ("words", "text") if o != option)
     if cfg.get(other):

@@ -47,6 +47,11 @@ def clean_rules(spec: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) ->
         return []
     if isinstance(spec, Mapping):
         spec = spec.get("rules") or []
+    if isinstance(spec, str | bytes) or not isinstance(spec, Sequence):
+        raise CleanError(
+            f"data.clean rules: {spec!r} is not a list of rules; give rules: [{{pattern: REGEX, "
+            "replace: TEXT, flags: [DOTALL]}, ...]"
+        )
     rules = []
     for i, item in enumerate(spec):
         if not isinstance(item, Mapping) or not isinstance(item.get("pattern"), str):
@@ -55,7 +60,8 @@ def clean_rules(spec: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) ->
                 "{pattern: REGEX, replace: TEXT, flags: [DOTALL]}"
             )
         flags = 0
-        for flag in item.get("flags") or []:
+        given = item.get("flags") or []
+        for flag in [given] if isinstance(given, str) else given:  # flags: DOTALL, one flag
             if flag not in FLAGS:
                 raise CleanError(
                     f"data.clean rule {item.get('name', i + 1)}: unknown flag {flag!r}; "
@@ -69,9 +75,26 @@ def clean_rules(spec: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) ->
                 f"data.clean rule {item.get('name', i + 1)}: {item['pattern']!r} is not a "
                 f"regular expression ({err})"
             ) from None
-        rules.append(CleanRule(str(item.get("name", f"rule{i + 1}")), pattern,
-                               str(item.get("replace") or "")))  # fmt: skip
+        rule = CleanRule(str(item.get("name", f"rule{i + 1}")), pattern,
+                         str(item.get("replace") or ""))  # fmt: skip
+        _check_replacement(rule)
+        rules.append(rule)
     return rules
+
+
+def _check_replacement(rule: CleanRule) -> None:
+    """Refuse a replacement naming a group its pattern lacks (`\\2`, `\\g<name>`), before any
+    text is cleaned: `re` would say so only at the first match."""
+    for ref in re.findall(r"\\(?:g<([^>]*)>|(\d{1,2}))", rule.replace):
+        name = ref[0] or ref[1]
+        known = (
+            int(name) <= rule.pattern.groups if name.isdigit() else name in rule.pattern.groupindex
+        )
+        if not known:
+            raise CleanError(
+                f"data.clean rule {rule.name}: replace {rule.replace!r} names group {name!r}, "
+                f"which the pattern {rule.pattern.pattern!r} does not have"
+            )
 
 
 def clean_text(text: str, rules: Iterable[CleanRule]) -> str:

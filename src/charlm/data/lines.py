@@ -20,7 +20,7 @@ from charlm.data.kinds import SequenceKind
 from charlm.data.scoring import cell, rows_out
 from charlm.data.text import TextError, decoded_chunks, read_text, text_digest
 from charlm.data.vocab import Vocab, Vocabulary
-from charlm.errors import CharlmError, check_choice, check_positive_ints
+from charlm.errors import CharlmError, ConfigError, check_choice, check_positive_ints
 
 UNITS = ("chars", "tokens")
 # A line's end, as a character model's boundary token: no line holds one.
@@ -51,7 +51,26 @@ def tokenizer_options(tokenizer: Mapping[str, Any] | None) -> dict[str, Any]:
         raise CharlmError(
             f"data.tokenizer: unknown key(s) {unknown}; known: {sorted(TOKENIZER_DEFAULTS)}"
         )
-    return {**TOKENIZER_DEFAULTS, **dict(tokenizer or {})}
+    options = {**TOKENIZER_DEFAULTS, **dict(tokenizer or {})}
+    for key in ("vocab_size", "min_frequency"):
+        value = options[key]
+        least = 1 if key == "vocab_size" else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(
+                f"data.tokenizer.{key}={value!r}: must be an integer >= {least}",
+                key=f"data.tokenizer.{key}",
+            )
+    for key in ("end_token", "unk_token"):
+        value = options[key]
+        if not isinstance(value, str) or not value:
+            listed = not isinstance(value, str) and isinstance(value, Sequence) and len(value) == 1
+            shown = f"[{value[0]}]" if listed else value
+            raise ConfigError(
+                f"data.tokenizer.{key}={value!r}: a token's name; a name in brackets must be "
+                f"quoted on the command line, 'data.tokenizer.{key}=\"{shown}\"'",
+                key=f"data.tokenizer.{key}",
+            )
+    return options
 
 
 class TextLines(SequenceKind):
@@ -170,6 +189,15 @@ class TextLines(SequenceKind):
         SHA-256 and [UNK] counts."""
         self.load()
         return dict(self._identity)
+
+    def novelty_splits(self) -> dict[str, list[str]]:
+        """The split's lines as the model writes them (a tokenizer's normalised, decoded
+        text), which its samples are compared with."""
+        self.load()
+        if self.units != "tokens":
+            return self.parts
+        decode, encode = self.vocab.decode, self.vocab.encode
+        return {name: [decode(encode(line)) for line in part] for name, part in self.parts.items()}
 
     def split_characters(self, name: str) -> int:
         """Characters of split `name` as the model reads them, each line's end counted as one:

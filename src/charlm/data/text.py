@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import logging
 import math
 import os
 import tempfile
@@ -32,10 +33,13 @@ from charlm.data.sequences import PAD_TARGET
 from charlm.data.vocab import TextVocabulary
 from charlm.errors import CharlmError
 
+log = logging.getLogger(__name__)
+
 # Bytes read at a time: bounds the memory of encoding a text of any size.
 READ_BYTES = 16 << 20
-# Bumped when the layout of the encoded file changes, so older ones are rebuilt.
-FORMAT = 1
+# Bumped when the layout of the encoded file changes, so older ones are rebuilt (2: the
+# ids' own SHA-256 is recorded and checked).
+FORMAT = 2
 
 
 class TextError(CharlmError):
@@ -160,8 +164,10 @@ def encode_text(
 ) -> EncodedText:
     """The text's ids, encoded now or found from an earlier call on the same text.
 
-    The encoded file is named by the text's SHA-256: a changed text is encoded anew (and the
-    file of its earlier version removed), an unchanged one is read back without decoding.
+    The encoded file is named by the text's SHA-256: a changed text is encoded anew beside the
+    file of its earlier version (which is kept: a run of that version still reads it), an
+    unchanged one is read back without decoding once its own SHA-256 is checked, so a damaged
+    file is encoded again instead of trusted.
     """
     paths = as_paths(path)
     if not paths:
@@ -186,50 +192,91 @@ def encode_text(
         raise TextError(f"{paths[0]} holds {length} character(s): a text needs at least 2")
     vocab = TextVocabulary(chars)
     dtype = "uint16" if len(vocab) <= 1 << 16 else "uint32"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        ids_sha256 = _write_ids(paths, vocab, dtype, ids_path)
+        meta = {
+            "format": FORMAT, "sha256": digest, "sources": [str(p) for p in paths],
+            "length": length, "dtype": dtype, "vocab": vocab.to_string(),
+            "ids_sha256": ids_sha256,
+        }  # fmt: skip
+        meta_path.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    except OSError as err:
+        raise TextError(
+            f"data.cache_dir={folder}: the encoded text cannot be written there "
+            f"({err.strerror or err}); give a writable folder (data.cache_dir=...)"
+        ) from None
+    return EncodedText(tuple(paths), ids_path, vocab, length, digest, dtype)
+
+
+def _write_ids(paths: Sequence[Path], vocab: TextVocabulary, dtype: str, ids_path: Path) -> str:
+    """Write the ids of the texts to `ids_path` (whole or not at all); their SHA-256.
+
+    They go to a `.part` file named with this process's id first, then take their name; parts
+    left by a process that is gone (killed while encoding) are removed.
+    """
+    folder = ids_path.parent
+    for part in folder.glob(f".{ids_path.name}.*.part"):
+        if not _alive(part.name.removeprefix(f".{ids_path.name}.").split(".")[0]):
+            part.unlink(missing_ok=True)
     codepoints = np.array(sorted(ord(c) for c in vocab.itos), dtype=np.uint32)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"{stem}.*.ids"):  # the earlier version of this text
-        if old != ids_path:
-            old.unlink(missing_ok=True)
-            old.with_suffix(".json").unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{ids_path.name}.", suffix=".part", dir=folder)
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(prefix=f".{ids_path.name}.{os.getpid()}.", suffix=".part",
+                               dir=folder)  # fmt: skip
     try:
         with os.fdopen(fd, "wb") as out:
             for p in paths:
                 for text in decoded_chunks(p):
                     points = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
-                    out.write(np.searchsorted(codepoints, points).astype(dtype).tobytes())
+                    block = np.searchsorted(codepoints, points).astype(dtype).tobytes()
+                    digest.update(block)
+                    out.write(block)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private; the cache is not
         Path(tmp).replace(ids_path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    meta = {
-        "format": FORMAT,
-        "sha256": digest,
-        "sources": [str(p) for p in paths],
-        "length": length,
-        "dtype": dtype,
-        "vocab": vocab.to_string(),
-    }
-    meta_path.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
-    return EncodedText(tuple(paths), ids_path, vocab, length, digest, dtype)
+    return digest.hexdigest()
+
+
+def _alive(pid: str) -> bool:
+    """Whether process `pid` (a part file's writer) is running."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read_meta(
     meta_path: Path, ids_path: Path, digest: str
 ) -> tuple[TextVocabulary, int, str] | None:
-    """What an earlier encoding of the same text recorded, if it is whole; else None."""
+    """What an earlier encoding of the same text recorded, if its ids are whole and intact
+    (their SHA-256 is the one recorded); else None."""
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         length, dtype = int(meta["length"]), str(meta["dtype"])
         whole = ids_path.stat().st_size == length * np.dtype(dtype).itemsize
         if meta.get("format") != FORMAT or meta.get("sha256") != digest or not whole:
             return None
+        if _file_sha256(ids_path) != meta.get("ids_sha256"):
+            log.warning("%s is damaged (its SHA-256 is not the one recorded): encoding the "
+                        "text again", ids_path)  # fmt: skip
+            return None
         return TextVocabulary.from_string(meta["vocab"]), length, dtype
     except (OSError, ValueError, KeyError, TypeError, CharlmError):
         return None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(READ_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def split_bounds(length: int, fractions: Sequence[float]) -> list[tuple[int, int]]:
@@ -418,17 +465,21 @@ class RunningText(DataKind):
                 f"{end - start} characters, and a block needs block_size + 1; lower "
                 "data.block_size or give more text"
             )
-        if self.vocab is not None and encoded.vocab != self.vocab:
-            extra = sorted(set(encoded.vocab.itos) - set(self.vocab.itos))
+        self.encoded, self.vocab = encoded, self.vocab or encoded.vocab
+        self.stream = encoded.ids()
+        self.bounds = dict(zip(SPLITS, bounds, strict=True))
+
+    def check_vocab(self) -> None:
+        """The model's characters must be the text's, one for one: ids would differ."""
+        self.load()
+        if self.encoded.vocab != self.vocab:
+            extra = sorted(set(self.encoded.vocab.itos) - set(self.vocab.itos))
             raise CharlmError(
                 f"{self.path} holds characters the model was not trained on ({''.join(extra)!r})"
                 if extra
                 else f"{self.path} lacks some of the model's characters: its ids would differ; "
                 "give the text the model was trained on (data_path=)"
             )
-        self.encoded, self.vocab = encoded, encoded.vocab
-        self.stream = encoded.ids()
-        self.bounds = dict(zip(SPLITS, bounds, strict=True))
 
     def identity(self) -> dict[str, Any]:
         """The text's SHA-256, its length, its files and the splits' (start, end)."""

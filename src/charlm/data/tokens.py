@@ -129,6 +129,19 @@ class TokenVocabulary:
                 f"the tokenizer has no end token {end_token!r}: give its name "
                 "(data.tokenizer.end_token=) or train one with it among the special tokens"
             )
+        if end_token == unk_token:
+            raise TokenizerError(
+                f"tokenizer.end_token={end_token!r} is also its unknown token: lines would end "
+                "wherever an unknown character stands; give another end token"
+            )
+        model_unk = getattr(tokenizer.model, "unk_token", None)
+        if model_unk is None or tokenizer.token_to_id(unk_token) is None:
+            raise TokenizerError(
+                f"the tokenizer has no unknown token {unk_token!r} (its model's unk_token is "
+                f"{model_unk!r}): characters it never saw would vanish without a trace; train "
+                "one with it among special_tokens, or name its unknown token "
+                "(data.tokenizer.unk_token=)"
+            )
         self.tokenizer = tokenizer
         self.end_token = end_token
         self.unk_token = unk_token

@@ -1,0 +1,281 @@
+"""Bad input and damage on the paths of running text, lines and tokens, by class: every case
+ends with a right answer, or one line naming the problem and the fix, and leaves what was
+already written as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from commands import run_command
+
+from charlm.data.text import encode_text
+
+TEXT = "Le chat dort. La pluie tombe sur la ville, et le chien aboie.\n" * 30
+SHORT = ("trainer.max_steps=40", "trainer.val_check_interval=20", "logger=none")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def one_error(result, program: str) -> str:
+    """The one error line of a refused command (exit 2, no traceback)."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{program}: error")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    path = tmp_path / "story.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A run of the command, so that its directory holds all a run writes (`.hydra/` too)."""
+    root = tmp_path_factory.mktemp("textrun")
+    story = root / "story.txt"
+    story.write_text(TEXT, encoding="utf-8")
+    result = run_command(
+        "charlm-train", "data=text", f"data.path={story}", "data.block_size=16", "model=gru",
+        "model.net.hidden_size=16", "callbacks.progress_bar=null", "hydra.run.dir=run", *SHORT,
+        cwd=root,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run = root / "run"
+    assert (run / ".hydra" / "config.yaml").is_file()
+    return {"metrics": json.loads((run / "metrics.json").read_text()), "dir": run, "text": story}
+
+
+# --- 1. a damaged cache is encoded again, never trusted ------------------------------------
+
+
+def _zeros(ids: Path) -> None:
+    ids.write_bytes(bytes(ids.stat().st_size))
+
+
+def _flip_one_byte(ids: Path) -> None:
+    data = bytearray(ids.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    ids.write_bytes(bytes(data))
+
+
+def _out_of_range(ids: Path) -> None:
+    data = bytearray(ids.read_bytes())
+    data[0:2] = (60000).to_bytes(2, "little")
+    ids.write_bytes(bytes(data))
+
+
+def _truncated(ids: Path) -> None:
+    ids.write_bytes(ids.read_bytes()[:-2])
+
+
+@pytest.mark.parametrize("damage", [_zeros, _flip_one_byte, _out_of_range, _truncated],
+                         ids=lambda f: f.__name__.strip("_"))  # fmt: skip
+def test_a_damaged_text_cache_is_encoded_again(text_file, damage):
+    first = encode_text(text_file)
+    right = first.ids()[0 : first.length].copy()
+    damage(first.ids_path)
+    again = encode_text(text_file)
+    assert (again.ids()[0 : again.length] == right).all()
+    assert again.vocab == first.vocab
+
+
+def test_a_changed_text_keeps_the_cache_of_its_earlier_version(text_file):
+    first = encode_text(text_file)
+    text_file.write_text(TEXT + "Encore.\n", encoding="utf-8")
+    second = encode_text(text_file)
+    assert second.ids_path != first.ids_path
+    assert first.ids_path.is_file()  # a run of the earlier version still reads it
+
+
+def test_a_part_file_left_by_a_killed_encoding_is_removed(text_file):
+    folder = text_file.parent / ".charlm-cache"
+    first = encode_text(text_file)
+    first.ids_path.unlink()  # encoded again below
+    dead = folder / f".{first.ids_path.name}.999999999.abc.part"
+    dead.write_bytes(b"half")
+    mine = folder / f".{first.ids_path.name}.{os.getpid()}.xyz.part"
+    mine.write_bytes(b"being written")
+    encode_text(text_file)
+    assert not dead.exists() and mine.exists()
+
+
+@pytest.mark.parametrize("kind", ["a regular file", "a file's child"])
+def test_a_cache_dir_that_cannot_hold_the_cache_is_one_line(tmp_path, text_file, kind):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    cache = blocker if kind == "a regular file" else blocker / "sub"
+    result = run_command(
+        "charlm-train", "data=text", f"data.path={text_file}", f"data.cache_dir={cache}",
+        "hydra.run.dir=run", *SHORT, cwd=tmp_path,
+    )  # fmt: skip
+    line = one_error(result, "charlm-train")
+    assert f"data.cache_dir={cache}" in line and "writable folder" in line
+    assert blocker.read_text() == "x"
+
+
+# --- 2. what a run wrote is never replaced by a command's output -----------------------------
+
+
+def _run_files(run_dir: Path) -> dict[str, str]:
+    return {str(p): digest(p) for p in run_dir.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["checkpoint", "metrics.json", ".hydra/config.yaml", "hard link to the checkpoint",
+     "symbolic link to the text"],
+)  # fmt: skip
+@pytest.mark.parametrize("program", ["charlm-score", "charlm-eval"])
+def test_output_onto_a_file_the_run_owns_is_refused_and_changes_nothing(
+    text_run, tmp_path, target, program
+):
+    run_dir, ckpt = text_run["dir"], text_run["dir"] / "checkpoints" / "last.ckpt"
+    paths = {
+        "checkpoint": ckpt,
+        "metrics.json": run_dir / "metrics.json",
+        ".hydra/config.yaml": run_dir / ".hydra" / "config.yaml",
+    }
+    if target == "hard link to the checkpoint":
+        paths[target] = tmp_path / "copy.ckpt.bak"
+        os.link(ckpt, paths[target])
+    if target == "symbolic link to the text":
+        paths[target] = tmp_path / "alias.txt"
+        paths[target].symlink_to(text_run["text"])
+    before = {**_run_files(run_dir), "text": digest(text_run["text"])}
+    args = [f"ckpt={ckpt}", f"output={paths[target]}"]
+    if program == "charlm-score":
+        args.append(f"text={text_run['text']}")
+    line = one_error(run_command(program, *args, cwd=tmp_path), program)
+    assert "it is left as it is" in line
+    assert {**_run_files(run_dir), "text": digest(text_run["text"])} == before
+
+
+def test_charlm_clean_refuses_an_output_that_is_its_input_by_another_name(tmp_path, text_file):
+    link = tmp_path / "hard.txt"
+    os.link(text_file, link)
+    before = digest(text_file)
+    for output in (link, tmp_path / "missing" / "out.txt", tmp_path):
+        result = run_command("charlm-clean", str(text_file), "--output", str(output))
+        one_error(result, "charlm-clean")
+    assert digest(text_file) == before
+
+
+# --- 3. bad values of each kind of option: one line, nothing trained --------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.split=[a,b,c]", r"data.split=.*three fractions"),
+        ("data.split=0.5", r"data.split=0.5: three fractions"),
+        ("time_budget_s=inf", r"time_budget_s=inf: .* at most"),
+        ("time_budget_s=nan", r"time_budget_s=nan"),
+        ("time_budget_s=1e300", r"time_budget_s=1e\+300"),
+        ("data.tokenizer.min_frequency=-1", r"min_frequency=-1: must be an integer >= 0"),
+        ("data.tokenizer.min_frequency=abc", r"min_frequency='abc': must be an integer"),
+        ("data.tokenizer.min_frequency=1.5", r"min_frequency=1.5: must be an integer"),
+        ("data.tokenizer.end_token=[EOS]", r"end_token=\['EOS'\]: .*quoted.*\"\[EOS\]\""),
+        ("data.tokenizer.end_token=[UNK]", r"end_token=\['UNK'\]"),
+        ("+data.tokenizer.end_token_x=1", r"unknown key"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_on_the_lines_path_is_one_line(tmp_path, text_file, override, message):
+    result = run_command(
+        "charlm-train", "data=lines", f"data.path={text_file}", "data.tokenizer.vocab_size=60",
+        override, "hydra.run.dir=run", *SHORT, cwd=tmp_path,
+    )  # fmt: skip
+    line = one_error(result, "charlm-train")
+    assert re.search(message, line), line
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_an_end_token_that_is_the_unknown_token_is_refused(tmp_path, text_file):
+    result = run_command(
+        "charlm-train", "data=lines", f"data.path={text_file}", "data.tokenizer.vocab_size=60",
+        'data.tokenizer.end_token="[UNK]"', "hydra.run.dir=run", *SHORT, cwd=tmp_path,
+    )  # fmt: skip
+    assert "is also its unknown token" in one_error(result, "charlm-train")
+
+
+def test_a_tokenizer_without_an_unknown_token_is_refused(tmp_path, text_file):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token=None))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.train_from_iterator(
+        TEXT.splitlines(), trainers.BpeTrainer(vocab_size=60, special_tokens=["[EOS]", "[UNK]"])
+    )
+    path = tmp_path / "tok.json"
+    tokenizer.save(str(path))
+    result = run_command(
+        "charlm-train", "data=lines", f"data.path={text_file}", f"data.tokenizer.path={path}",
+        "hydra.run.dir=run", *SHORT, cwd=tmp_path,
+    )  # fmt: skip
+    assert "no unknown token" in one_error(result, "charlm-train")
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ("rules: 5\n", r"is not a list of rules"),
+        ("rules:\n- {pattern: 'a(b)', replace: '\\2'}\n", r"names group '2'"),
+        ("rules:\n- {pattern: 'x', flags: DOTTALL}\n", r"unknown flag 'DOTTALL'"),
+    ],
+)
+def test_bad_cleaning_rules_are_one_line(tmp_path, text_file, rules, message):
+    path = tmp_path / "rules.yaml"
+    path.write_text(rules, encoding="utf-8")
+    line = one_error(run_command("charlm-clean", str(text_file), "--rules", str(path)),
+                     "charlm-clean")  # fmt: skip
+    assert re.search(message, line), line
+
+
+def test_one_flag_given_as_a_word_works_and_a_bad_number_is_one_line(tmp_path, text_file):
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n- {pattern: 'chat.', replace: 'cat', flags: DOTALL}\n")
+    result = run_command("charlm-clean", str(text_file), "--rules", str(path), "--lines", "2")
+    assert result.returncode == 0, result.stderr
+    line = one_error(run_command("charlm-clean", str(text_file), "--lines", "abc"), "charlm-clean")
+    assert "--lines" in line and "usage" not in line
+
+
+# --- 4. sampled sentences of a token model are tagged as the model writes them ----------------
+
+
+def test_a_token_models_sentences_are_compared_with_its_lines_as_it_writes_them(tmp_path):
+    from charlm.data.lines import TextLines
+
+    path = tmp_path / "lines.txt"
+    path.write_text("\n".join(f"Le Chat {w} dort." for w in "abcdefghijklmnopqrst") + "\n")
+    data = TextLines(path, units="tokens", tokenizer={"vocab_size": 80})
+    data.load()
+    line = data.parts["train"][0]
+    written = data.vocab.decode(data.vocab.encode(line))  # lower case: NFD then lowercase
+    assert written != line and written in data.novelty_splits()["train"]
+    from charlm.data.kinds import novelty
+
+    assert novelty([written], data.novelty_splits()) == ["train"]
+
+
+def test_eval_of_a_changed_text_refuses_and_keeps_every_file(text_run, tmp_path):
+    ckpt = text_run["dir"] / "checkpoints" / "last.ckpt"
+    changed = tmp_path / "story.txt"
+    changed.write_text(TEXT + "Autre.\n", encoding="utf-8")
+    cache = text_run["text"].parent / ".charlm-cache"
+    before = {p.name: digest(p) for p in cache.iterdir()}
+    result = run_command("charlm-eval", f"ckpt={ckpt}", f"data_path={changed}",
+                         f"output={tmp_path / 'e.json'}")  # fmt: skip
+    assert "resplit=true" in one_error(result, "charlm-eval")
+    assert {p.name: digest(p) for p in cache.iterdir()} == before
+    assert json.loads((text_run["dir"] / "metrics.json").read_text())["steps"] == 40
