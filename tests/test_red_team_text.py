@@ -279,3 +279,39 @@ def test_eval_of_a_changed_text_refuses_and_keeps_every_file(text_run, tmp_path)
     assert "resplit=true" in one_error(result, "charlm-eval")
     assert {p.name: digest(p) for p in cache.iterdir()} == before
     assert json.loads((text_run["dir"] / "metrics.json").read_text())["steps"] == 40
+
+
+# --- 5. runs that must leave a model, and resumes that cannot go on --------------------------
+
+
+@pytest.mark.parametrize("kind", ["words", "text"])
+def test_a_run_without_a_validation_split_keeps_its_model(tmp_path, text_file, kind):
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(["emma", "olivia", "ava", "mia", "luna", "zoe"] * 3) + "\n")
+    data = (f"data.path={words}",) if kind == "words" else (
+        "data=text", f"data.path={text_file}", "data.block_size=16")  # fmt: skip
+    result = run_command(
+        "charlm-train", *data, "data.split=[0.9,0,0.1]", "trainer.val_check_interval=20",
+        "hydra.run.dir=run", "callbacks.progress_bar=null", *SHORT, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    last = Path(metrics["last_checkpoint"])
+    import torch
+
+    assert torch.load(last, weights_only=True)["global_step"] == 40 == metrics["steps"]
+    evaluated = run_command("charlm-eval", f"ckpt={last}", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+
+
+def test_a_finished_one_cycle_run_asked_to_go_on_is_refused_in_one_line(text_run, tmp_path):
+    ckpt = text_run["dir"] / "checkpoints" / "last.ckpt"
+    before = digest(ckpt)
+    result = run_command(
+        "charlm-train", "data=text", f"data.path={text_run['text']}", "data.block_size=16",
+        "model=gru", "model.net.hidden_size=16", "trainer.max_steps=80", f"ckpt_path={ckpt}",
+        "hydra.run.dir=more", "logger=none", cwd=tmp_path,
+    )  # fmt: skip
+    line = one_error(result, "charlm-train")
+    assert "one-cycle schedule spans 40 updates" in line and "trainer.max_steps=80" in line
+    assert digest(ckpt) == before and not (tmp_path / "more" / "checkpoints").exists()

@@ -187,3 +187,20 @@ def check_resume(
             f"data has {len(vocab)}): resume it on the data it was trained on (data.path=)",
             key="ckpt_path",
         )
+
+
+def check_schedule_fits(checkpoint: dict[str, Any], max_steps: int, path: str) -> None:
+    """Refuse to resume a run whose learning-rate schedule spans fewer updates than the run
+    now asks for (a one-cycle schedule is fixed in length once started)."""
+    from charlm.errors import ConfigError
+
+    for state in checkpoint.get("lr_schedulers") or []:
+        total = state.get("total_steps") if isinstance(state, dict) else None
+        if isinstance(total, int) and total < max_steps:
+            raise ConfigError(
+                f"ckpt_path={path}: its one-cycle schedule spans {total} updates and "
+                f"trainer.max_steps={max_steps} asks for more; such a schedule cannot be "
+                f"stretched once run: resume with trainer.max_steps<={total}, or train anew "
+                f"with trainer.max_steps={max_steps} (without ckpt_path)",
+                key="ckpt_path",
+            )

@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from charlm.checkpoint import check_resume, read_checkpoint
+from charlm.checkpoint import check_resume, check_schedule_fits, read_checkpoint
 from charlm.config import (
     build,
     check_output_dir,
@@ -94,6 +94,8 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
     check_output_dir(output_dir)
     # A checkpoint to resume is read first: a missing or damaged one stops the run at once.
     resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
+    if resumed is not None:
+        check_schedule_fits(resumed, cfg.trainer.max_steps, cfg.ckpt_path)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     if isinstance(cfg.get("num_threads"), int):

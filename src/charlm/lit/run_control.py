@@ -113,6 +113,23 @@ class ResumableCheckpoint(ModelCheckpoint):
     one would.
     """
 
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any
+    ) -> None:
+        super().on_train_batch_end(trainer, pl_module, *args)
+        # A run without a validation split (data.split=[0.9,0,0.1]) never validates: the
+        # checkpoint written after each validation is written where one would fall instead.
+        schedule = getattr(pl_module, "schedule", None)
+        if (
+            self.monitor is None
+            and trainer.limit_val_batches == 0
+            and schedule is not None
+            and schedule.validation_due(trainer.global_step)
+        ):
+            path = self.format_checkpoint_name({})
+            trainer.save_checkpoint(path)
+            self.best_model_path = self.last_model_path = path
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         old_dir = state_dict.get("dirpath")
         if self.dirpath is None or old_dir is None or Path(old_dir) == Path(self.dirpath):
