@@ -315,3 +315,25 @@ def test_a_finished_one_cycle_run_asked_to_go_on_is_refused_in_one_line(text_run
     line = one_error(result, "charlm-train")
     assert "one-cycle schedule spans 40 updates" in line and "trainer.max_steps=80" in line
     assert digest(ckpt) == before and not (tmp_path / "more" / "checkpoints").exists()
+
+
+def test_an_ensemble_of_two_text_models_of_other_blocks_evaluates_scores_and_samples(
+    text_run, tmp_path
+):
+    result = run_command(
+        "charlm-train", "data=text", f"data.path={text_run['text']}", "data.block_size=24",
+        "model=transformer", "trainer.max_steps=40", "trainer.val_check_interval=20",
+        "logger=none", "callbacks.progress_bar=null", "hydra.run.dir=gpt", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    pair = f"ckpt=[{tmp_path / 'gpt/checkpoints/last.ckpt'},{text_run['dir'] / 'checkpoints/last.ckpt'}]"
+    out = tmp_path / "eval.json"
+    for call in (
+        ("charlm-eval", pair, f"output={out}"),
+        ("charlm-score", pair, f"input={text_run['text']}"),
+        ("charlm-sample", pair, "prompt=Le", "length=30", "n=2"),
+    ):
+        done = run_command(*call, cwd=tmp_path)
+        assert done.returncode == 0, (call, done.stderr)
+    figures = json.loads(out.read_text())["results"]
+    assert set(figures) == {"train", "val", "test"}

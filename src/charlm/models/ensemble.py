@@ -59,3 +59,12 @@ class EnsembleLM(SequenceLM):
         stepped = [m.advance(s, ids) for m, s in zip(self.members, state, strict=True)]
         logits, states = zip(*stepped, strict=True)
         return self._average(list(logits)), list(states)
+
+    def text_start(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        logits, states = zip(*(m.text_start(prompt) for m in self.members), strict=True)
+        return self._average(list(logits)), list(states)
+
+    def text_advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        stepped = [m.text_advance(s, ids) for m, s in zip(self.members, state, strict=True)]
+        logits, states = zip(*stepped, strict=True)
+        return self._average(list(logits)), list(states)
