@@ -337,3 +337,41 @@ def test_an_ensemble_of_two_text_models_of_other_blocks_evaluates_scores_and_sam
         assert done.returncode == 0, (call, done.stderr)
     figures = json.loads(out.read_text())["results"]
     assert set(figures) == {"train", "val", "test"}
+
+
+# --- 6. messages that say what is wrong ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "hint"),
+    [("\ufeffLe chat".encode("utf-16"), "iconv -f utf-16"), ("été".encode("latin-1"), "-f latin1")],
+)
+def test_a_text_in_another_encoding_is_told_how_to_convert_it(tmp_path, data, hint):
+    path = tmp_path / "other.txt"
+    path.write_bytes(data)
+    result = run_command("charlm-train", "data=text", f"data.path={path}", "hydra.run.dir=run",
+                         *SHORT, cwd=tmp_path)  # fmt: skip
+    assert hint in one_error(result, "charlm-train")
+
+
+def test_a_directory_or_fifo_given_as_text_is_named_as_such(text_run, tmp_path):
+    ckpt = text_run["dir"] / "checkpoints" / "last.ckpt"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for given in (tmp_path, fifo):
+        line = one_error(run_command("charlm-score", f"ckpt={ckpt}", f"text={given}"),
+                         "charlm-score")  # fmt: skip
+        assert "is not a regular file" in line
+
+
+def test_several_texts_given_as_a_list_train_as_one_stream(tmp_path, text_file):
+    other = tmp_path / "more.txt"
+    other.write_text("Encore une ligne.\n" * 20, encoding="utf-8")
+    result = run_command(
+        "charlm-train", "data=text", f"data.path=[{text_file},{other}]", "data.block_size=16",
+        "hydra.run.dir=run", "callbacks.progress_bar=null", *SHORT, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    chars = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    n = len(TEXT) + len("Encore une ligne.\n" * 20)
+    assert sum(chars[s]["windows"] for s in ("train", "val", "test")) == n - 3

@@ -108,8 +108,10 @@ def preflight_problem(config: DictConfig, run_dir: Path) -> str:
                 "(UTF-8; several files comma-separated)"
             )
         path = data.get("path") if hasattr(data, "get") and not problem else None
-        # A text may be several files, comma-separated; one the run fetches may be missing.
-        paths = [p for p in str(path).split(",") if p] if path else []
+        # A text may be several files, comma-separated or a list; one the run fetches may be
+        # missing.
+        given = list(path) if OmegaConf.is_list(path) else str(path).split(",") if path else []
+        paths = [str(p) for p in given if p]
         missing = [p for p in paths if not Path(p).exists()]
         if not problem and missing and not data.get("fetch"):
             problem = (

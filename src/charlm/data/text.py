@@ -141,13 +141,24 @@ def decoded_chunks(path: Path) -> Iterator[str]:
             except UnicodeDecodeError as err:
                 raise TextError(
                     f"{path} is not UTF-8 text (byte {offset + err.start}: {err.reason}); "
-                    "convert it, e.g. `iconv -f latin1 -t utf-8 FILE > FILE.utf8`"
+                    f"convert it, e.g. `iconv -f {_likely_encoding(path)} -t utf-8 FILE > "
+                    "FILE.utf8`"
                 ) from None
             if text:
                 yield text
             if not block:
                 return
             offset += len(block)
+
+
+def _likely_encoding(path: Path) -> str:
+    """The encoding a file that is not UTF-8 probably has, for the hint that converts it:
+    UTF-16 when it starts with its byte-order mark, else Latin-1."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return "utf-32"
+    return "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "latin1"
 
 
 def default_cache_dir(first: Path) -> Path:
@@ -419,8 +430,13 @@ def read_text(path: str | Path | None) -> tuple[str, str]:
         except UnicodeDecodeError as err:
             raise TextError(f"standard input is not UTF-8 text (byte {err.start})") from None
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise TextError(f"text={path}: no such file")
+    if not p.is_file():
+        raise TextError(
+            f"text={path} is not a regular file (a directory, a FIFO, ...): give a text file, "
+            "or - to read standard input"
+        )
     return "".join(decoded_chunks(p)), str(p)
 
 
