@@ -375,3 +375,33 @@ def test_several_texts_given_as_a_list_train_as_one_stream(tmp_path, text_file):
     chars = json.loads((tmp_path / "run" / "metrics.json").read_text())
     n = len(TEXT) + len("Encore une ligne.\n" * 20)
     assert sum(chars[s]["windows"] for s in ("train", "val", "test")) == n - 3
+
+
+# --- 7. Ctrl-C from Python ------------------------------------------------------------------
+
+
+def test_ctrl_c_inside_charlm_fit_returns_the_run_as_it_stands(tmp_path, text_file):
+    import signal
+
+    import lightning as L
+
+    import charlm
+    from charlm.lit import GracefulStop
+
+    class CtrlC(L.Callback):
+        """Ctrl-C after update 25, through the run's own handler (no real signal, no timing)."""
+
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 25:
+                stop = next(c for c in trainer.callbacks if isinstance(c, GracefulStop))
+                stop._handler(signal.SIGINT, None)
+
+    run = charlm.fit(
+        None,
+        ["data=text", f"data.path={text_file}", "data.block_size=16", "data.steps_per_batch=5",
+         "hydra.run.dir=" + str(tmp_path / "run"), *SHORT],
+        root=tmp_path, quiet=True, callbacks=[CtrlC()],
+    )  # fmt: skip
+    assert run.metrics["interrupted_at_step"] == 25
+    assert Path(run.metrics["last_checkpoint"]).is_file()
+    assert run.model is not None and run.model.sample_text("Le", 10)

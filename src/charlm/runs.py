@@ -121,7 +121,7 @@ def fit(
     `callbacks` (Lightning `Callback`s) join the run's configured ones.
     """
     from charlm.config import preflight_problem
-    from charlm.train import train_run
+    from charlm.train import RunInterrupted, train_run
 
     args = ([f"experiment={experiment}"] if experiment else []) + list(overrides)
     if quiet:
@@ -140,7 +140,18 @@ def fit(
     OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), saved / "hydra.yaml")
     OmegaConf.save(OmegaConf.create(args), saved / "overrides.yaml")
     with _run_log(run_dir / f"{cfg.task_name}.log"), _quiet_console(quiet):
-        trained = train_run(cfg, list(callbacks))
+        try:
+            trained = train_run(cfg, list(callbacks))
+        except RunInterrupted as stop:
+            # Ctrl-C in a notebook stops the run, not the kernel: the run as it stands.
+            from charlm.checkpoint import load_model
+
+            metrics = {"interrupted_at_step": stop.step, "last_checkpoint": str(stop.last)}
+            try:
+                model = load_model(stop.last)
+            except CharlmError:  # no checkpoint yet, or a classifier's
+                model = None
+            return Run(run_dir, metrics, model, cfg)
     model = getattr(trained.task, "net", None)
     if model is not None:
         vocab = getattr(trained.datamodule, "vocab", None)

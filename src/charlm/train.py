@@ -200,11 +200,25 @@ def build_trainer(
     return build(cfg.trainer, callbacks=callbacks, logger=loggers or False, **kwargs)
 
 
+class RunInterrupted(Exception):
+    """Training stopped on Ctrl-C or SIGTERM, its last weights saved (`last`) to resume from."""
+
+    def __init__(self, step: int, last: Path) -> None:
+        super().__init__(f"interrupted at step {step}; resume with ckpt_path={last}")
+        self.step, self.last = step, last
+
+
 def fit_run(run: TrainingRun) -> float:
-    """Train; the seconds it took. A diverged run says which checkpoints it kept."""
+    """Train; the seconds it took. A diverged run says which checkpoints it kept; an
+    interrupted one raises `RunInterrupted` (Lightning itself would exit the process)."""
     started = time.perf_counter()
     try:
         run.trainer.fit(run.task, datamodule=run.datamodule, ckpt_path=run.cfg.get("ckpt_path"))
+    except SystemExit:
+        if not run.trainer.interrupted:
+            raise
+        last = run.output_dir / "checkpoints" / "last.ckpt"
+        raise RunInterrupted(run.trainer.global_step, last) from None
     except NonFiniteError as err:
         cause = err
         if not isinstance(err, NonFiniteLossError):

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from charlm.config import config_dir
 from charlm.errors import report_errors
-from charlm.train import train
+from charlm.train import RunInterrupted, train
 
 log = logging.getLogger("charlm.train")
 
@@ -50,7 +50,10 @@ def main(cfg: DictConfig) -> float | None:
     """Console script `charlm-train`."""
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         return run_sweep_job(cfg)
-    return optimized_metric(cfg, train(cfg))
+    try:
+        return optimized_metric(cfg, train(cfg))
+    except RunInterrupted:
+        sys.exit(1)  # the stop said where its last weights are
 
 
 if __name__ == "__main__":
