@@ -405,3 +405,42 @@ def test_ctrl_c_inside_charlm_fit_returns_the_run_as_it_stands(tmp_path, text_fi
     assert run.metrics["interrupted_at_step"] == 25
     assert Path(run.metrics["last_checkpoint"]).is_file()
     assert run.model is not None and run.model.sample_text("Le", 10)
+
+
+def test_ctrl_c_while_a_text_is_read_is_one_line(tmp_path, text_file, monkeypatch):
+    from charlm.data import text as text_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C lands while a large text is encoded
+
+    monkeypatch.setattr(text_module, "encode_text", interrupted)
+    result = run_command("charlm-train", "data=text", f"data.path={text_file}",
+                         "hydra.run.dir=run", *SHORT, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 130
+    assert result.stderr.strip().splitlines()[-1] == "charlm-train: interrupted"
+    assert "Traceback" not in result.stderr
+
+
+# --- 8. accepted silently no more ------------------------------------------------------------
+
+
+def test_a_text_run_resumed_on_another_text_of_the_same_characters_is_refused(text_run, tmp_path):
+    ckpt = text_run["dir"] / "checkpoints" / "last.ckpt"
+    other = tmp_path / "shuffled.txt"
+    other.write_text("".join(reversed(TEXT)), encoding="utf-8")  # the same characters
+    result = run_command(
+        "charlm-train", "data=text", f"data.path={other}", "data.block_size=16", "model=gru",
+        "model.net.hidden_size=16", f"ckpt_path={ckpt}", "hydra.run.dir=again", *SHORT,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "was trained on other data" in one_error(result, "charlm-train")
+
+
+def test_a_vocabulary_smaller_than_the_alphabet_is_said(tmp_path, text_file, caplog):
+    from charlm.data.lines import TextLines
+
+    data = TextLines(text_file, units="tokens", tokenizer={"vocab_size": 10})
+    with caplog.at_level("WARNING", logger="charlm.data.lines"):
+        data.load()
+    assert len(data.vocab) > 10
+    assert f"vocab_size=10 is below what the tokenizer must hold: {len(data.vocab)}" in caplog.text

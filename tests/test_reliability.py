@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from charlm import CheckpointError, CorpusError, Vocabulary, VocabularyError, load_model, load_words
 from charlm.errors import CharlmError
 from charlm.lit import GracefulStop, NonFiniteLossError
-from charlm.train import train
+from charlm.train import RunInterrupted, train
 from charlm.validate import ConfigError
 
 CLEAN = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "ella"]
@@ -271,10 +271,11 @@ def test_a_stop_requested_when_a_validation_is_due_waits_for_it(
     # Validation (and the best checkpoint, step 200 on this list) falls after every 100 steps.
     # Stopping before that validation would resume as if it had run, and lose it.
     common = (f"data.path={tiny_corpus}", "seed=5", *RUN)
-    # Lightning turns the KeyboardInterrupt into exit status 1.
-    with pytest.raises(SystemExit):
+    # Lightning turns the KeyboardInterrupt into exit status 1; `train` says where it stopped.
+    with pytest.raises(RunInterrupted) as stopped:
         train(make_cfg(*common, output_dir=tmp_path / "a"), extra_callbacks=[_SignalAt(step)])
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    assert stopped.value.last == last and stopped.value.step == step
     assert torch.load(last, weights_only=True)["global_step"] == step
     best = sorted(p.name for p in (tmp_path / "a" / "checkpoints").glob("best-*.ckpt"))
     assert best == (["best-step200.ckpt"] if step == 200 else ["best-step100.ckpt"])

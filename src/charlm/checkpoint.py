@@ -187,6 +187,16 @@ def check_resume(
             f"data has {len(vocab)}): resume it on the data it was trained on (data.path=)",
             key="ckpt_path",
         )
+    then, identity = meta.get("data") or {}, getattr(datamodule, "data_identity", None)
+    now = identity() if callable(identity) and then else {}
+    for key in ("words_sha256", "text_sha256"):
+        if then.get(key) and now.get(key) and then[key] != now[key]:
+            raise ConfigError(
+                f"ckpt_path={path} was trained on other data than {datamodule.path} (SHA-256 "
+                f"{then[key][:12]}... then, {now[key][:12]}... now): resume it on the data it "
+                "was trained on (data.path=), or train anew without ckpt_path",
+                key="ckpt_path",
+            )
 
 
 def check_schedule_fits(checkpoint: dict[str, Any], max_steps: int, path: str) -> None:

@@ -32,7 +32,7 @@ def report_errors(program: str) -> Callable[[F], F]:
     """Turn a `CharlmError` into one line on stderr and exit status 2, instead of a traceback.
 
     Output read by a program that stops early (`charlm-score ... | head`) ends the command
-    quietly, as Unix tools do.
+    quietly, as Unix tools do; Ctrl-C outside training ends it with one line and status 130.
     """
 
     def decorate(fn: F) -> F:
@@ -49,6 +49,11 @@ def report_errors(program: str) -> Callable[[F], F]:
                 # Python would report the closed pipe again when flushing stdout at exit.
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 sys.exit(1)
+            except KeyboardInterrupt:
+                # Ctrl-C outside training (reading or encoding a large text, say): what was
+                # being written is removed where it was begun, and nothing else is left.
+                print(f"{program}: interrupted", file=sys.stderr)
+                sys.exit(130)
 
         return wrapper  # type: ignore[return-value]
 

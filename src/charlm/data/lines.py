@@ -165,7 +165,14 @@ class TextLines(SequenceKind):
                 train, opts["vocab_size"], opts["min_frequency"], opts["normalizer"],
                 opts["special_tokens"], opts["unk_token"],
             )  # fmt: skip
-        return TokenVocabulary(tokenizer, opts["end_token"], opts["unk_token"])
+        vocab = TokenVocabulary(tokenizer, opts["end_token"], opts["unk_token"])
+        if not opts["path"] and len(vocab) > opts["vocab_size"]:
+            log.warning(
+                "data.tokenizer.vocab_size=%d is below what the tokenizer must hold: %d tokens, "
+                "one a character of the training lines and the special tokens",
+                opts["vocab_size"], len(vocab),
+            )  # fmt: skip
+        return vocab
 
     def _encode(self, name: str) -> None:
         part = self.parts[name]
