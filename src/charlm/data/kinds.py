@@ -349,3 +349,19 @@ def sample_chunks(model: Any, n: int, generator: Any, **options: Any) -> Iterato
     `generator` (so n <= WORDS_PER_CHUNK gives exactly `model.sample(n, ...)`)."""
     for start in range(0, n, WORDS_PER_CHUNK):
         yield model.sample(min(WORDS_PER_CHUNK, n - start), generator=generator, **options)
+
+
+# Sequences (words, lines) scored in one forward pass: bounds the memory of a long file.
+SEQUENCES_PER_PASS = 4096
+
+
+def readable_nll(model: Any, sequences: Sequence[str]) -> dict[str, float]:
+    """Total NLL (nats, the end token included) of each sequence `model` can read (known
+    characters, not too long), by sequence; the others are left out for their row's note."""
+    vocab = model.require_vocab()
+    readable = [s for s in sequences if not vocab.unknown(s) and not model.too_long(s)]
+    totals: dict[str, float] = {}
+    for start in range(0, len(readable), SEQUENCES_PER_PASS):
+        batch = readable[start : start + SEQUENCES_PER_PASS]
+        totals.update(zip(batch, model.word_nll(batch).tolist(), strict=True))
+    return totals

@@ -16,7 +16,7 @@ from typing import Any
 from charlm.data.batches import SPLITS
 from charlm.data.clean import clean_rules, clean_text, text_lines
 from charlm.data.corpus import split_words
-from charlm.data.kinds import SequenceKind
+from charlm.data.kinds import SequenceKind, readable_nll
 from charlm.data.scoring import cell, rows_out
 from charlm.data.text import TextError, decoded_chunks, read_text, text_digest
 from charlm.data.vocab import Vocab, Vocabulary
@@ -28,8 +28,6 @@ LINE_END = "\n"
 # Logits an evaluation batch holds at most (64 MB of float32): a prediction over 15,000 tokens
 # is 15,000 of them, so a large vocabulary evaluates fewer predictions a batch.
 LOGITS_PER_BATCH = 2**24
-# Lines scored in one forward pass: bounds the memory of a long text.
-LINES_PER_PASS = 4096
 
 log = logging.getLogger(__name__)
 
@@ -249,11 +247,7 @@ def score_lines(model: Any, text: str, source: str = "the text") -> tuple[list[d
     lines = text_lines(text)
     if not lines:
         raise CharlmError(f"{source} holds no non-empty line to score")
-    readable = [line for line in lines if not vocab.unknown(line) and not model.too_long(line)]
-    totals: dict[str, float] = {}
-    for start in range(0, len(readable), LINES_PER_PASS):
-        batch = readable[start : start + LINES_PER_PASS]
-        totals.update(zip(batch, model.word_nll(batch).tolist(), strict=True))
+    totals = readable_nll(model, lines)
     rows = []
     for number, line in enumerate(lines, 1):
         row: dict[str, Any] = {"line": number, "text": line}

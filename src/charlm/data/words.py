@@ -11,7 +11,7 @@ from typing import Any
 
 from charlm.data.batches import TensorSlices
 from charlm.data.corpus import distinct_words, load_words, split_words, words_digest
-from charlm.data.kinds import WORD_MAX_LEN, SequenceKind, novelty
+from charlm.data.kinds import WORD_MAX_LEN, SequenceKind, novelty, readable_nll
 from charlm.data.scoring import rows_out
 from charlm.data.vocab import BOUNDARY, Vocab, Vocabulary
 from charlm.errors import CharlmError
@@ -19,8 +19,6 @@ from charlm.errors import CharlmError
 log = logging.getLogger(__name__)
 
 COLUMNS = ("word", "nll", "nll_per_char", "ppl", "split", "note")
-# Words scored in one forward pass: bounds the memory of a long list.
-WORDS_PER_PASS = 4096
 # Predictions a batch of charlm-eval's words=FILE holds.
 FILE_PREDICTIONS = 8192
 
@@ -153,11 +151,7 @@ def score_words(
     outside the model's vocabulary has no figures and a note naming them."""
     vocab = model.require_vocab()
     tags = novelty(words, splits or {})
-    known = [w for w in words if not vocab.unknown(w) and not model.too_long(w)]
-    totals: dict[str, float] = {}
-    for start in range(0, len(known), WORDS_PER_PASS):
-        batch = known[start : start + WORDS_PER_PASS]
-        totals.update(zip(batch, model.word_nll(batch).tolist(), strict=True))
+    totals = readable_nll(model, words)
     rows = []
     for word, tag in zip(words, tags, strict=True):
         row: dict[str, Any] = {"word": word, "split": tag if splits is not None else None}
