@@ -120,7 +120,7 @@ def inspect_checkpoint(
 
     from charlm.checkpoint import read_checkpoint
     from charlm.data.sequences import PAD_TARGET
-    from charlm.diagnostics import Probe, diagnostics_figure, finite
+    from charlm.diagnostics import Probe, diagnostics_figure
     from charlm.errors import check_output, check_positive_ints
     from charlm.models.base import logits_for
 
@@ -148,13 +148,7 @@ def inspect_checkpoint(
     snap = probe.finish()
 
     lr = ((model.config.get("model") or {}).get("optimizer") or {}).get("lr")
-    history: dict[str, list[tuple[int, float]]] = {}
-    if isinstance(lr, int | float) and lr > 0:
-        for name, p in probe.weights:
-            grad = snap.weight_grads.get(name)
-            if finite(grad) and float(grad.std()) > 0:
-                ratio = lr * float(grad.std()) / float(p.detach().std())
-                history[name] = [(step, math.log10(ratio))]
+    history = one_step_ratios(probe, snap, lr, step)
     fig = diagnostics_figure(
         snap,
         history,
@@ -163,3 +157,19 @@ def inspect_checkpoint(
     )
     fig.savefig(path, dpi=80)
     return path
+
+
+def one_step_ratios(probe: Any, snap: Any, lr: Any, step: int) -> dict[str, list]:
+    """For each weight matrix, the update one plain SGD step at `lr` would make, relative to
+    the weights (log10), as the fourth panel's one point at `step`: a checkpoint holds no
+    history of updates."""
+    from charlm.diagnostics import finite
+
+    history: dict[str, list[tuple[int, float]]] = {}
+    if isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0:
+        for name, p in probe.weights:
+            grad = snap.weight_grads.get(name)
+            if finite(grad) and float(grad.std()) > 0:
+                ratio = lr * float(grad.std()) / float(p.detach().std())
+                history[name] = [(step, math.log10(ratio))]
+    return history
