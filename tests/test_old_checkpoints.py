@@ -24,7 +24,7 @@ def fixtures(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 def test_an_earlier_releases_checkpoint_evaluates_to_the_same_figures(fixtures, kind):
-    ckpt, data = fixtures / f"{kind}.ckpt", fixtures / DATA[kind]
+    ckpt, data = fixtures / f"{kind}.pt", fixtures / DATA[kind]
     result = run_command("charlm-eval", f"ckpt={ckpt}", f"data_path={data}", cwd=fixtures)
     assert result.returncode == 0, result.stderr
     written = json.loads((fixtures / f"eval-{kind}.json").read_text())["results"]
