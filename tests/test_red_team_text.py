@@ -331,6 +331,7 @@ def test_an_ensemble_of_two_text_models_of_other_blocks_evaluates_scores_and_sam
     for call in (
         ("charlm-eval", pair, f"output={out}"),
         ("charlm-score", pair, f"input={text_run['text']}"),
+        ("charlm-score", pair, f"input={text_run['text']}", f"output={tmp_path / 'rows.txt'}"),
         ("charlm-sample", pair, "prompt=Le", "length=30", "n=2"),
     ):
         done = run_command(*call, cwd=tmp_path)

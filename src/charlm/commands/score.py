@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from charlm.checkpoint import RESPLIT_NOTE, load_model
 from charlm.config import config_dir
@@ -46,8 +46,9 @@ def main(cfg: DictConfig) -> None:
     if cfg.format not in FORMATS:
         raise CharlmError(f"format={cfg.format!r}: one of {', '.join(FORMATS)}")
     if cfg.get("output"):
+        ckpts = list(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else str(cfg.ckpt).split(",")
         inputs = [
-            cfg.ckpt,
+            *ckpts,
             cfg.get("input"),
             cfg.get("words"),
             cfg.get("text"),
