@@ -172,3 +172,15 @@ def test_the_data_contract_follows_the_model_and_a_contrary_one_is_refused(make_
     with pytest.raises(ConfigError, match=r"data.contract=sequences: model.net reads windows"):
         train(cfg)
     assert not (tiny_corpus.parent / "run").exists()
+
+
+def test_a_datamodule_over_a_kind_already_read_serves_its_splits(runs):
+    from charlm.data.datamodule import LanguageDataModule
+
+    model = load_model(runs["lines_chars"]["ckpt"])
+    data, _ = checked_data(model)  # read already
+    dm = LanguageDataModule(data, contract="sequences")
+    assert dm.has_split("val")
+    x, y = dm.splits["val"]
+    assert x.shape == data.examples("val", "sequences", 3)[0].shape
+    assert sum(int((b[1] >= 0).sum()) for b in dm.eval_dataloader("val")) == int((y >= 0).sum())

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from charlm.data.fetch import KNOWN_FILES, ensure_corpus
 from charlm.data.kinds import DataKind
 from charlm.data.step_datamodule import StepDataModule
+from charlm.data.text import BlockChunk
 from charlm.data.vocab import BOUNDARY, Vocab
 from charlm.errors import check_choice, check_positive_ints
 
@@ -62,6 +63,7 @@ class LanguageDataModule(StepDataModule):
             self.data = kind_class(kind)(path, vocab=vocab, **kind_options)
         self.contract, self.context_size = contract, context_size
         self.fetch, self.shared_dir = fetch, shared_dir
+        self._ready = False
 
     # --- what every kind shares -----------------------------------------------------------
 
@@ -97,9 +99,11 @@ class LanguageDataModule(StepDataModule):
                 ensure_corpus(p, self.shared_dir, name=p.name)
 
     def setup(self, stage: str | None = None) -> None:
-        """Read, split and encode the data once; later calls are free."""
-        if self.data.loaded:
+        """Read, split and encode the data once (a kind given already read is not read again);
+        later calls are free."""
+        if self._ready:
             return
+        self._ready = True
         self.data.load()
         # The splits as tensors, where the kind keeps them in memory (not running text).
         self.splits.update(self.data.tensors(self.contract, self.context_size))
@@ -150,8 +154,6 @@ class LanguageDataModule(StepDataModule):
 
     def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
         """A chunk of blocks reads them when trained on: they go straight to `device`."""
-        from charlm.data.text import BlockChunk
-
         if isinstance(batch, BlockChunk):
             return batch._replace(device=str(device))
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
