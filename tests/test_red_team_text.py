@@ -445,3 +445,91 @@ def test_a_vocabulary_smaller_than_the_alphabet_is_said(tmp_path, text_file, cap
         data.load()
     assert len(data.vocab) > 10
     assert f"vocab_size=10 is below what the tokenizer must hold: {len(data.vocab)}" in caplog.text
+
+
+# --- 9. two runs into one directory at once ---------------------------------------------------
+
+
+@pytest.fixture
+def held_run_dir(tmp_path):
+    """A run directory locked as a running charlm run holds it: no timing, no second process."""
+    import fcntl
+
+    run_dir = tmp_path / "shared"
+    run_dir.mkdir()
+    (run_dir / "note.txt").write_text("left by the first run\n")
+    fd = os.open(run_dir, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    yield run_dir
+    os.close(fd)
+
+
+def test_a_second_run_into_a_directory_a_run_is_training_into_is_refused(
+    held_run_dir, tmp_path, text_file
+):
+    args = ("data=text", f"data.path={text_file}", "data.block_size=16", "model=gru",
+            "model.net.hidden_size=16", f"hydra.run.dir={held_run_dir}", *SHORT)  # fmt: skip
+    result = run_command("charlm-train", *args, cwd=tmp_path)
+    assert "another charlm run is training into this directory now" in one_error(
+        result, "charlm-train"
+    )
+    assert sorted(p.name for p in held_run_dir.iterdir()) == ["note.txt"]  # no .hydra/, no log
+
+    import charlm
+    from charlm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="another charlm run is training into"):
+        charlm.fit(None, list(args), root=tmp_path, quiet=True)
+    assert sorted(p.name for p in held_run_dir.iterdir()) == ["note.txt"]
+
+
+def test_a_run_directory_is_free_again_once_its_run_has_ended(tmp_path, text_file):
+    import fcntl
+
+    import charlm
+
+    run_dir = tmp_path / "run"
+    args = ["data=text", f"data.path={text_file}", "data.block_size=16", "model=gru",
+            "model.net.hidden_size=16", f"hydra.run.dir={run_dir}", *SHORT]  # fmt: skip
+    result = run_command("charlm-train", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    fd = os.open(run_dir, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the ended run still held it
+    os.close(fd)
+    # The ended run's checkpoints still refuse a new run there, by the earlier check.
+    with pytest.raises(Exception, match="already holds checkpoints"):
+        charlm.fit(None, args, root=tmp_path, quiet=True)
+    charlm.fit(None, [*args[:-4], f"hydra.run.dir={tmp_path / 'fit'}", *SHORT], root=tmp_path,
+               quiet=True)  # fmt: skip
+    fd = os.open(tmp_path / "fit", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(fd)
+
+
+# --- 10. a classifier's checkpoint -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def classifier_ckpt(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("classifier")
+    result = run_command("charlm-train", "experiment=xor_sigmoid", "trainer.max_steps=100",
+                         "logger=none", "hydra.run.dir=run", cwd=root)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return root / "run" / "checkpoints" / "last.ckpt"
+
+
+def test_charlm_inspect_draws_a_classifiers_diagnostics(classifier_ckpt, tmp_path):
+    before = digest(classifier_ckpt)
+    out = tmp_path / "xor.png"
+    result = run_command("charlm-inspect", f"ckpt={classifier_ckpt}", f"output={out}")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert digest(classifier_ckpt) == before
+
+
+@pytest.mark.parametrize("program", ["charlm-sample", "charlm-eval", "charlm-score"])
+def test_a_language_model_command_names_a_classifier_as_such(classifier_ckpt, program):
+    result = run_command(program, f"ckpt={classifier_ckpt}", stdin="chat\n")
+    line = one_error(result, program)
+    assert "holds a classifier (SigmoidMLP), not a character language model" in line
+    assert "not written by charlm-train" not in line

@@ -17,6 +17,7 @@ from charlm.data.vocab import stored_vocabulary
 from charlm.errors import CharlmError
 from charlm.errors import CheckpointError as CheckpointError
 from charlm.models.base import CharLM
+from charlm.models.classifiers import Classifier
 from charlm.models.ensemble import EnsembleLM
 from charlm.models.registry import build_net, net_class
 
@@ -79,20 +80,75 @@ def load_model(path: str | Path | Sequence[str | Path]) -> CharLM:
     checkpoint = read_checkpoint(path)
     meta = checkpoint.get("charlm")
     if not isinstance(meta, dict) or not isinstance(meta.get("vocab"), str) or not meta["vocab"]:
+        # A classifier's checkpoint stores its run config but no vocabulary.
+        cls = _stored_class(path, meta) if isinstance(meta, dict) else None
+        if cls is not None and issubclass(cls, Classifier):
+            raise CheckpointError(
+                f"{path} holds a classifier ({cls.__name__}), not a character language model: "
+                "charlm-sample, charlm-eval and charlm-score read language models; "
+                "charlm-inspect draws its diagnostics, charlm.Run.load reads its metrics"
+            )
         raise CheckpointError(f"{path} was not written by charlm-train (no vocabulary stored)")
+    cls, model, config = _stored_net(path, checkpoint, meta)
+    if not issubclass(cls, CharLM):
+        raise CheckpointError(f"{path}: {cls.__name__} is not a character language model")
+    model.vocab = stored_vocabulary(meta["vocab"], meta.get("vocab_kind"))
+    if len(model.vocab) != getattr(model, "vocab_size", len(model.vocab)):
+        raise CheckpointError(
+            f"{path}: its vocabulary has {len(model.vocab)} symbols, its model {model.vocab_size}"
+        )
+    model.config = config
+    model.data_identity = meta.get("data") if isinstance(meta.get("data"), dict) else None
+    model.checkpoint_path = str(path)
+    return model.eval()
+
+
+def load_classifier(path: str | Path) -> tuple[Classifier, dict[str, Any], int]:
+    """The trained classifier of a charlm checkpoint in eval mode, its run config and the
+    update it was saved at."""
+    checkpoint = read_checkpoint(path)
+    meta = checkpoint.get("charlm")
+    if not isinstance(meta, dict) or not meta.get("config"):
+        raise CheckpointError(f"{path} was not written by charlm-train (no run config stored)")
+    cls, model, config = _stored_net(path, checkpoint, meta)
+    if not issubclass(cls, Classifier):
+        raise CheckpointError(f"{path}: {cls.__name__} is not one of charlm's classifiers")
+    return model.eval(), config, int(checkpoint.get("global_step", 0))
+
+
+def _stored_config(path: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """The run config a checkpoint stores (`{}` if none); a damaged one is a one-line error."""
     try:
         config = yaml.safe_load(meta.get("config") or "{}") or {}
-        net_cfg = dict((config.get("model") or {}).get("net") or {})
+        if not isinstance(config, dict) or not isinstance(config.get("model") or {}, dict):
+            raise TypeError("not a mapping")
+        dict((config.get("model") or {}).get("net") or {})
     except (yaml.YAMLError, AttributeError, TypeError, ValueError) as err:
         raise CheckpointError(
             f"{path}: its stored run config is damaged ({type(err).__name__}); it cannot be loaded"
         ) from None
+    return config
+
+
+def _stored_class(path: str | Path, meta: dict[str, Any]) -> type[torch.nn.Module] | None:
+    """The network class a checkpoint's run config names, or None where it names none."""
+    try:
+        config = _stored_config(path, meta)
+        return net_class(str(((config.get("model") or {}).get("net") or {}).get("_target_", "")))
+    except CharlmError:
+        return None
+
+
+def _stored_net(
+    path: str | Path, checkpoint: dict[str, Any], meta: dict[str, Any]
+) -> tuple[type[torch.nn.Module], torch.nn.Module, dict[str, Any]]:
+    """The network a checkpoint's run config names, built and given the stored weights."""
+    config = _stored_config(path, meta)
+    net_cfg = dict((config.get("model") or {}).get("net") or {})
     try:
         cls = net_class(str(net_cfg.get("_target_", "")))
     except CharlmError as err:
         raise CheckpointError(f"{path}: {err}") from None
-    if not issubclass(cls, CharLM):
-        raise CheckpointError(f"{path}: {cls.__name__} is not a character language model")
     try:
         model = build_net(net_cfg)
     except (CharlmError, TypeError) as err:
@@ -104,15 +160,7 @@ def load_model(path: str | Path | Sequence[str | Path]) -> CharLM:
     if problem:
         raise CheckpointError(f"{path}: its weights do not fit {cls.__name__}: {problem}")
     model.load_state_dict(state)
-    model.vocab = stored_vocabulary(meta["vocab"], meta.get("vocab_kind"))
-    if len(model.vocab) != getattr(model, "vocab_size", len(model.vocab)):
-        raise CheckpointError(
-            f"{path}: its vocabulary has {len(model.vocab)} symbols, its model {model.vocab_size}"
-        )
-    model.config = config
-    model.data_identity = meta.get("data") if isinstance(meta.get("data"), dict) else None
-    model.checkpoint_path = str(path)
-    return model.eval()
+    return cls, model, config
 
 
 def state_dict_mismatch(module: torch.nn.Module, state: dict[str, Any]) -> str:

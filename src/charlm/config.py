@@ -73,6 +73,52 @@ def used_run_dir_error(output_dir: Path) -> str:
     )
 
 
+# The run directories this process trains into, each held by an exclusive lock on the open
+# directory: a second run started into one at the same moment (before either wrote a
+# checkpoint, which is what `used_run_dir_error` looks for) is refused. The kernel drops the lock
+# when the process ends, however it ends, so no stale lock file is ever left to clean up.
+_CLAIMED: dict[str, int] = {}
+
+
+def claim_run_dir(run_dir: Path) -> str:
+    """'' once this process holds `run_dir` for its run, else the one line refusing it.
+
+    The directory is made if it is not there (Hydra makes it next in any case). The processes
+    a multi-process run starts after its first (rank > 0) write nothing there, and claim nothing.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): the used-directory check alone
+        return used_run_dir_error(run_dir)
+    if int(os.environ.get("RANK") or os.environ.get("LOCAL_RANK") or 0) > 0:
+        return ""
+    key = str(Path(run_dir).resolve())
+    if key in _CLAIMED:
+        return ""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(key, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return (
+            f"{run_dir}: another charlm run is training into this directory now; its files "
+            "are left to it: choose another hydra.run.dir (the default makes a new one per run)"
+        )
+    _CLAIMED[key] = fd
+    problem = used_run_dir_error(run_dir)  # a run that ended just before this one claimed it
+    if problem:
+        release_run_dir(run_dir)
+    return problem
+
+
+def release_run_dir(run_dir: Path) -> None:
+    """Let other runs claim `run_dir` again (`charlm.fit` trains several runs in one process)."""
+    fd = _CLAIMED.pop(str(Path(run_dir).resolve()), None)
+    if fd is not None:
+        os.close(fd)  # closing the last descriptor of the directory drops its lock
+
+
 class Preflight(Callback):
     """Checks made before Hydra writes anything (the run directory, .hydra/, the log).
 
@@ -87,7 +133,7 @@ class Preflight(Callback):
             run_dir = Path(str(config.hydra.run.dir))
         except Exception:  # a config this check cannot read is left to the run's own checks
             return
-        problem = preflight_problem(config, run_dir)
+        problem = preflight_problem(config, run_dir) or claim_run_dir(run_dir)
         if problem:
             print(f"charlm-train: error: {problem}", file=sys.stderr)
             sys.exit(2)

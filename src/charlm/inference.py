@@ -118,7 +118,7 @@ def inspect_checkpoint(
     import torch
     import torch.nn.functional as F
 
-    from charlm.checkpoint import read_checkpoint
+    from charlm.checkpoint import load_classifier, read_checkpoint
     from charlm.data.sequences import PAD_TARGET
     from charlm.diagnostics import Probe, diagnostics_figure
     from charlm.errors import check_output, check_positive_ints
@@ -130,24 +130,33 @@ def inspect_checkpoint(
         raise CharlmError(f"ckpt={ckpt}: charlm-inspect reads one checkpoint at a time")
     path = Path(output) if output else ckpt.parent / f"diagnostics-{ckpt.stem}.png"
     check_output(path, [ckpt, data_path])
-    model = load_model(ckpt)
-    data = model_data(model, data_path)
-    check_output(path, data.paths)  # the data the run read, by any name
-    step = int(read_checkpoint(ckpt).get("global_step", 0))
-    data.check_unchanged(model.data_identity, resplit)
-    x, y = data.training_examples(model)
+    checkpoint = read_checkpoint(ckpt)
+    step = int(checkpoint.get("global_step", 0))
+    if is_classifier_checkpoint(checkpoint):
+        model, config, _ = load_classifier(ckpt)
+        x, y = classifier_examples(ckpt, config)
+    else:
+        model = load_model(ckpt)
+        config = model.config
+        data = model_data(model, data_path)
+        check_output(path, data.paths)  # the data the run read, by any name
+        data.check_unchanged(model.data_identity, resplit)
+        x, y = data.training_examples(model)
     rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:batch_size]
     probe = Probe(model)
     probe.start(snapshot_weights=False)
     with torch.enable_grad():
         logits = logits_for(model, x[rows], y[rows])
-        loss = F.cross_entropy(
-            logits.flatten(0, -2), y[rows].flatten().long(), ignore_index=PAD_TARGET
-        )
+        if logits.shape[-1] == 1:  # a binary classifier's one logit
+            loss = F.binary_cross_entropy_with_logits(logits[:, 0], y[rows].float())
+        else:
+            loss = F.cross_entropy(
+                logits.flatten(0, -2), y[rows].flatten().long(), ignore_index=PAD_TARGET
+            )
         loss.backward()
     snap = probe.finish()
 
-    lr = ((model.config.get("model") or {}).get("optimizer") or {}).get("lr")
+    lr = ((config.get("model") or {}).get("optimizer") or {}).get("lr")
     history = one_step_ratios(probe, snap, lr, step)
     fig = diagnostics_figure(
         snap,
@@ -157,6 +166,37 @@ def inspect_checkpoint(
     )
     fig.savefig(path, dpi=80)
     return path
+
+
+def is_classifier_checkpoint(checkpoint: dict[str, Any]) -> bool:
+    """Whether a checkpoint read by `read_checkpoint` holds one of charlm's classifiers."""
+    meta = checkpoint.get("charlm")
+    return isinstance(meta, dict) and not meta.get("vocab") and bool(meta.get("config"))
+
+
+def classifier_examples(ckpt: Path, config: dict[str, Any]) -> tuple[Any, Any]:
+    """The training split of a classifier's table, rebuilt from its run config.
+
+    Only charlm's own table DataModules are built: a stored config could name any class.
+    """
+    from charlm.data import tables
+
+    data = dict(config.get("data") or {})
+    name = str(data.pop("_target_", "")).rsplit(".", 1)[-1]
+    cls = getattr(tables, name, None)
+    if not str(config.get("data", {}).get("_target_", "")).startswith("charlm.data.") or not (
+        isinstance(cls, type) and issubclass(cls, tables.StepDataModule)
+    ):
+        raise CharlmError(
+            f"{ckpt}: its data ({name or 'none stored'}) is not one of charlm's tables "
+            "(TableDataModule, FizzBuzzDataModule); charlm-inspect cannot rebuild its examples"
+        )
+    try:
+        module = cls(**{k: v for k, v in data.items() if not str(k).startswith("_")})
+    except TypeError as err:
+        raise CharlmError(f"{ckpt}: its stored data config does not build {name}: {err}") from None
+    module.setup()
+    return module.splits["train"]
 
 
 def one_step_ratios(probe: Any, snap: Any, lr: Any, step: int) -> dict[str, list]:

@@ -120,17 +120,33 @@ def fit(
     summary, and Lightning's messages go to the run's log file but not to the console.
     `callbacks` (Lightning `Callback`s) join the run's configured ones.
     """
-    from charlm.config import preflight_problem
-    from charlm.train import RunInterrupted, train_run
+    from charlm.config import claim_run_dir, preflight_problem, release_run_dir
 
     args = ([f"experiment={experiment}"] if experiment else []) + list(overrides)
     if quiet:
         args += QUIET_OVERRIDES
     cfg, hydra_cfg = compose_train(args, root)
     run_dir = Path(str(hydra_cfg.run.dir))
-    problem = preflight_problem(cfg, run_dir)
+    problem = preflight_problem(cfg, run_dir) or claim_run_dir(run_dir)
     if problem:
         raise ConfigError(problem)
+    try:
+        return _fit_claimed(cfg, hydra_cfg, run_dir, args, quiet, callbacks)
+    finally:
+        release_run_dir(run_dir)
+
+
+def _fit_claimed(
+    cfg: DictConfig,
+    hydra_cfg: DictConfig,
+    run_dir: Path,
+    args: list[str],
+    quiet: bool,
+    callbacks: Sequence[Any],
+) -> Run:
+    """`fit`'s run, once its run directory is this process's."""
+    from charlm.train import RunInterrupted, train_run
+
     with open_dict(cfg):
         cfg.paths.output_dir = str(run_dir)
     # What Hydra writes in .hydra/ before a charlm-train run starts.

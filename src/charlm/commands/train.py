@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from charlm.config import config_dir
+from charlm.config import config_dir, release_run_dir
 from charlm.errors import report_errors
 from charlm.train import RunInterrupted, train
 
@@ -54,6 +54,8 @@ def main(cfg: DictConfig) -> float | None:
         return optimized_metric(cfg, train(cfg))
     except RunInterrupted:
         sys.exit(1)  # the stop said where its last weights are
+    finally:
+        release_run_dir(Path(cfg.paths.output_dir))  # held since Hydra's Preflight check
 
 
 if __name__ == "__main__":
