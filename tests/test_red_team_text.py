@@ -533,3 +533,34 @@ def test_a_language_model_command_names_a_classifier_as_such(classifier_ckpt, pr
     line = one_error(result, program)
     assert "holds a classifier (SigmoidMLP), not a character language model" in line
     assert "not written by charlm-train" not in line
+
+
+# --- 11. a prompt as a shell passes it -------------------------------------------------------
+
+
+@pytest.mark.parametrize("prompt", ["Le chat ", "la ville, et le", "dort. La pluie"])
+def test_a_prompt_with_spaces_and_commas_unquoted_by_the_shell_is_sampled_after(text_run, prompt):
+    ckpt = text_run["dir"] / "checkpoints" / "last.ckpt"
+    typed = run_command("charlm-sample", f"ckpt={ckpt}", f"prompt={prompt}", "length=20")
+    assert typed.returncode == 0, typed.stderr
+    assert typed.stdout.startswith(prompt)
+    quoted = run_command("charlm-sample", f"ckpt={ckpt}", f"prompt='{prompt}'", "length=20")
+    assert typed.stdout == quoted.stdout
+
+
+@pytest.mark.parametrize(
+    "text", ["it's", 'say "hi"', "${foo}", "a\\b", "a\\", "\\'", "x\\${y}", "a=b,c", "[1]", "",
+             " \n\t", "null!", "ends with '"],
+)  # fmt: skip
+def test_free_text_reaches_the_config_exactly_as_typed(text):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from charlm.config import quote_free_text
+
+    override = OverridesParser.create().parse_overrides(
+        [quote_free_text(f"prompt={text}", ("prompt",))]
+    )
+    cfg = OmegaConf.create({"prompt": None})
+    cfg.prompt = override[0].value()
+    assert cfg.prompt == text

@@ -3,9 +3,12 @@ building objects from it with errors that name the config key."""
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,47 @@ def config_dir() -> Path:
         + ", ".join(str(c) for c in candidates)
         + "; set CHARLM_CONFIG_DIR to the repository's conf/ folder"
     )
+
+
+def free_text(*keys: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A console script whose `KEY=...` arguments (`keys`) take any text as typed.
+
+    A shell strips the quotes of `prompt="Le système "`, and Hydra's override parser refuses
+    the space, the comma or the quote left in the value; such an argument is given to Hydra
+    quoted, so that the text arrives exactly as typed. A value quoted for Hydra already
+    (`"prompt='Le '"`) and `null` are passed as they are.
+    """
+
+    def decorate(main: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(main)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            sys.argv[1:] = [quote_free_text(arg, keys) for arg in sys.argv[1:]]
+            return main(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def quote_free_text(arg: str, keys: tuple[str, ...]) -> str:
+    """`arg` as Hydra must read it where it is `KEY=text` for one of `keys`, else as it is."""
+    key, eq, value = arg.partition("=")
+    if not eq or key not in keys or value == "null":
+        return arg
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return arg
+
+    # In Hydra's quoted strings only backslashes before a quote or at the end are escapes; in
+    # OmegaConf's strings `\${` is a literal `${`, not an interpolation.
+    def escaped(m: re.Match[str]) -> str:
+        slashes, after = m.group(1), m.group(2)
+        if after == "'":
+            return slashes * 2 + "\\'"
+        if after == "${":
+            return slashes * 2 + "\\${"
+        return slashes * 2 if after == "" else slashes + after
+
+    return f"{key}='" + re.sub(r"(\\*)('|\$\{|\Z|.)", escaped, value, flags=re.S) + "'"
 
 
 def register_resolvers() -> None:

@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from charlm.checkpoint import load_model
-from charlm.config import config_dir
+from charlm.config import config_dir, free_text
 from charlm.data.kinds import WORDS_PER_CHUNK
 from charlm.data.registry import model_data
 from charlm.errors import CharlmError, check_options, report_errors
@@ -32,6 +32,7 @@ SAMPLE_OPTIONS = {
 }
 
 
+@free_text("prompt", "prefix")
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="sample")
 @report_errors("charlm-sample")
 def main(cfg: DictConfig) -> None:
