@@ -1,5 +1,8 @@
 """Checkpoints written by earlier releases (tests/fixtures/checkpoints/, one tiny run of each
-kind of data) keep loading, and charlm-eval gives them the figures it gave then, bit for bit."""
+kind of data) keep loading, and charlm-eval gives them the figures it gave then.
+
+The figures are compared to float32 rounding, not bit for bit: another CPU sums the same
+float32 values in another order (its vector width), and moves the last digits."""
 
 from __future__ import annotations
 
@@ -28,4 +31,20 @@ def test_an_earlier_releases_checkpoint_evaluates_to_the_same_figures(fixtures, 
     result = run_command("charlm-eval", f"ckpt={ckpt}", f"data_path={data}", cwd=fixtures)
     assert result.returncode == 0, result.stderr
     written = json.loads((fixtures / f"eval-{kind}.json").read_text())["results"]
-    assert written == EXPECTED[kind]
+    assert flat(written).keys() == flat(EXPECTED[kind]).keys()
+    for key, value in flat(EXPECTED[kind]).items():
+        if isinstance(value, float):
+            assert flat(written)[key] == pytest.approx(value, rel=1e-5, abs=1e-7), key
+        else:
+            assert flat(written)[key] == value, key
+
+
+def flat(results: dict, prefix: str = "") -> dict:
+    """{'test/loss': 2.93, ...} of nested results."""
+    out = {}
+    for key, value in results.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
