@@ -564,3 +564,36 @@ def test_free_text_reaches_the_config_exactly_as_typed(text):
     cfg = OmegaConf.create({"prompt": None})
     cfg.prompt = override[0].value()
     assert cfg.prompt == text
+
+
+# --- 12. a long passage streams ---------------------------------------------------------------
+
+
+def test_a_passage_of_a_billion_characters_is_written_out_as_it_is_drawn(text_run):
+    from charlm.checkpoint import load_model
+    from charlm.data.registry import model_data
+
+    model = load_model(text_run["dir"] / "checkpoints" / "last.ckpt")
+    pieces = model_data(model).sample(model, {"prompt": "Le", "length": 10**9, "seed": 3})
+    first = [next(pieces) for _ in range(4)]  # the prompt, then three pieces: no wait for 1e9
+    pieces.close()
+    assert first[0] == "Le" and all(0 < len(p) <= 1024 for p in first[1:])
+    assert "".join(first[1:]) == model.sample_text("Le", 3072, 1, torch_seed(3))[0]
+
+
+def test_pieces_and_whole_passages_are_the_same_characters(text_run):
+    ckpt = text_run["dir"] / "checkpoints" / "last.ckpt"
+    from charlm.checkpoint import load_model
+
+    model = load_model(ckpt)
+    result = run_command("charlm-sample", f"ckpt={ckpt}", "prompt=Le", "length=2500", "seed=5")
+    assert result.stdout == "Le" + model.sample_text("Le", 2500, 1, torch_seed(5))[0] + "\n"
+    two = run_command("charlm-sample", f"ckpt={ckpt}", "prompt=Le", "length=1500", "n=2", "seed=5")
+    a, b = model.sample_text("Le", 1500, 2, torch_seed(5))
+    assert two.stdout == f"--- sample 1 of 2 ---\nLe{a}\n--- sample 2 of 2 ---\nLe{b}\n"
+
+
+def torch_seed(seed: int):
+    import torch
+
+    return torch.Generator().manual_seed(seed)

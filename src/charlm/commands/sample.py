@@ -57,8 +57,9 @@ def main(cfg: DictConfig) -> None:
 
         progress = tqdm(total=cfg.n or 20, unit=" words", file=sys.stderr, desc="charlm-sample")
     try:
-        for lines in data.sample(model, options):
-            print(lines, flush=True)
+        for piece in data.sample(model, options):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
             if progress is not None:
                 progress.update(min(WORDS_PER_CHUNK, progress.total - progress.n))
     except ValueError as err:

@@ -186,7 +186,8 @@ class DataKind:
     # --- charlm-sample --------------------------------------------------------------------
 
     def sample(self, model: Any, options: Mapping[str, Any]) -> Iterator[str]:
-        """What charlm-sample prints, line by line, for `options` (its config)."""
+        """What charlm-sample prints for `options` (its config), in pieces written out as
+        they come, each as it is (a line ends with its newline)."""
         raise NotImplementedError
 
     # --- charlm-inspect -------------------------------------------------------------------
@@ -303,13 +304,13 @@ class SequenceKind(DataKind):
         counts: Counter = Counter()
         for words in sample_chunks(model, int(options.get("n") or 20), generator, **draw):
             if splits is None:
-                yield "\n".join(words)
+                yield "\n".join(words) + "\n"
                 continue
             tags = novelty(words, splits)
             counts.update(tags)
-            yield self.tagged(words, tags)
+            yield self.tagged(words, tags) + "\n"
         if splits is not None:
-            yield novelty_summary(counts)
+            yield novelty_summary(counts) + "\n"
 
     def tagged(self, samples: Sequence[str], tags: Sequence[str]) -> str:
         """Samples beside their tags: the tag first, a sentence after it."""

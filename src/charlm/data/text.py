@@ -549,7 +549,8 @@ class RunningText(DataKind):
         return render_text(rows, totals, fmt)
 
     def sample(self, model: Any, options: Mapping[str, Any]) -> Iterator[str]:
-        """`n` passages of `length` characters after the prompt (the prompt included)."""
+        """`n` passages of `length` characters after the prompt (the prompt included); one
+        passage comes out in pieces as it is drawn."""
         if options.get("prefix"):
             raise CharlmError(
                 f"prefix={options['prefix']!r}: this model writes running text; start it with "
@@ -560,16 +561,23 @@ class RunningText(DataKind):
         prompt = str(prompt) if given else model.require_vocab().default_prompt
         n = int(options.get("n") or 1)
         generator = torch.Generator().manual_seed(int(options.get("seed", 0)))
-        passages = model.sample_text(
+        pieces = model.sample_text_pieces(
             prompt, int(options.get("length", 500)), n, generator,
             options.get("temperature", 1.0), options.get("top_k"),
         )  # fmt: skip
-        shown = [(prompt if given else "") + p for p in passages]
-        if n == 1:
-            yield shown[0]
+        if n == 1:  # one passage is written out as it is drawn, however long
+            yield prompt if given else ""
+            for (piece,) in pieces:
+                yield piece
+            yield "\n"
             return
-        for i, passage in enumerate(shown, 1):
-            yield f"--- sample {i} of {n} ---\n{passage}"
+        # Several passages advance together: each is written once all are drawn.
+        passages: list[list[str]] = [[prompt if given else ""] for _ in range(n)]
+        for drawn in pieces:
+            for passage, piece in zip(passages, drawn, strict=True):
+                passage.append(piece)
+        for i, passage in enumerate(passages, 1):
+            yield f"--- sample {i} of {n} ---\n{''.join(passage)}\n"
 
 
 TEXT_COLUMNS = ("line", "characters", "nll", "nll_per_char", "bpc", "text")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -104,6 +104,25 @@ class CharLM(nn.Module):
         same generator seed gives the same passages. A model of running text keeps writing
         past its block: a window slides, a recurrent state is carried.
         """
+        parts: list[list[str]] = [[] for _ in range(n)]
+        for pieces in self.sample_text_pieces(prompt, length, n, generator, temperature, top_k):
+            for passage, piece in zip(parts, pieces, strict=True):
+                passage.append(piece)
+        return ["".join(p) for p in parts]
+
+    def sample_text_pieces(
+        self,
+        prompt: str,
+        length: int = 500,
+        n: int = 1,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        piece: int = 1024,
+    ) -> Iterator[list[str]]:
+        """`sample_text`'s passages as they are drawn: every `piece` characters, the next
+        characters of each of the n passages. The same seed gives the same characters; a long
+        passage is never held whole, so it can be written out as it comes."""
         vocab = self.require_vocab()
         check_sampling_args(n, temperature, top_k, length, self.vocab_size)
         if not prompt:
@@ -115,16 +134,22 @@ class CharLM(nn.Module):
         try:
             device = self._device()
             ids = torch.tensor([vocab.encode(prompt)] * n, device=device)
-            logits, state = self.text_start(ids)
-            drawn_all = []
-            for _ in range(length):
+            with torch.no_grad():
+                logits, state = self.text_start(ids)
+            drawn_all: list[torch.Tensor] = []
+            for i in range(length):
                 drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self)
                 drawn_all.append(drawn)
-                logits, state = self.text_advance(state, drawn.to(device))
+                if len(drawn_all) == piece or i == length - 1:
+                    yield [vocab.decode(row) for row in torch.stack(drawn_all, dim=1).tolist()]
+                    drawn_all = []
+                if i < length - 1:
+                    with torch.no_grad():
+                        logits, state = self.text_advance(state, drawn.to(device))
         finally:
             self.train(was_training)
-        rows = torch.stack(drawn_all, dim=1).tolist() if drawn_all else [[] for _ in range(n)]
-        return [vocab.decode(row) for row in rows]
+        if length == 0:
+            yield ["" for _ in range(n)]
 
     @torch.no_grad()
     def char_nll(self, ids: torch.Tensor, block_size: int, batch_blocks: int = 64) -> torch.Tensor:
