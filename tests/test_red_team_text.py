@@ -597,3 +597,40 @@ def torch_seed(seed: int):
     import torch
 
     return torch.Generator().manual_seed(seed)
+
+
+# --- 13. a time budget is kept inside a chunk ------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["words", "text"])
+def test_a_time_budget_spent_inside_a_chunk_stops_the_run_at_that_update(tmp_path, text_file, kind):
+    import lightning as L
+    from lightning.pytorch.callbacks import Timer
+
+    import charlm
+
+    class BudgetSpent(L.Callback):
+        """The budget runs out as the third chunk starts: no clock to wait for, on any machine."""
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if batch_idx == 2:
+                timer = next(c for c in trainer.callbacks if isinstance(c, Timer))
+                timer._duration = timer.time_elapsed()
+
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(TEXT.replace(",", "").replace(".", "").lower().split()) + "\n")
+    data = [f"data.path={words}"] if kind == "words" else ["data=text", f"data.path={text_file}",
+                                                           "data.block_size=16"]  # fmt: skip
+    run = charlm.fit(
+        None,
+        [*data, "model=gru", "model.net.hidden_size=16", "model/scheduler=cosine",
+         "time_budget_s=3600", "trainer.max_steps=100000", "data.steps_per_batch=50",
+         "trainer.val_check_interval=1000", "logger=none",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        root=tmp_path, quiet=True, callbacks=[BudgetSpent()],
+    )  # fmt: skip
+    assert run.metrics["steps"] == 2 * 50 + 1  # one update of the third chunk, not fifty
+    import torch
+
+    last = torch.load(run.metrics["last_checkpoint"], weights_only=True)
+    assert last["global_step"] == run.metrics["steps"]

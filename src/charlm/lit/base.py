@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -251,8 +252,14 @@ class StepTask(L.LightningModule):
         objective, minibatch = self.objective, batch.minibatch
         log_every, since_log = self.schedule.log_every, self._since_log
         probe = self.update_probe
+        deadline = self._time_budget_deadline()
         total = 0.0
         for i in range(updates):
+            if deadline is not None and i and time.monotonic() >= deadline:
+                # The time budget ran out inside the chunk: stop at this update, and
+                # Lightning's Timer ends the run after this batch (validation, last.ckpt).
+                updates = i
+                break
             probing = probe is not None and probe.due(first + i + 1)
             if probing:
                 probe.before(first + i + 1)
@@ -278,6 +285,23 @@ class StepTask(L.LightningModule):
         mean_loss = torch.tensor(total / max(updates, 1))
         self.log("train/loss", mean_loss, prog_bar=True, logger=False)
         return mean_loss  # read by the Tuner's learning-rate finder
+
+    def _time_budget_deadline(self) -> float | None:
+        """The `time.monotonic()` at which a run bounded by time (`time_budget_s`) has spent
+        its budget, or None. Lightning's Timer looks at the clock between Lightning batches
+        only; a chunk of many updates on a slow or busy machine would overrun it by a chunk.
+
+        A multi-process run stops where the Timer says, between batches, on every process
+        at once: one that stopped alone inside a chunk would leave the others waiting.
+        """
+        if self.trainer.world_size > 1:
+            return None
+        from lightning.pytorch.callbacks import Timer
+
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, Timer) and callback.time_remaining() is not None:
+                return time.monotonic() + callback.time_remaining()
+        return None
 
     def _log_training(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
         """train/loss (mean since the last point), train/lr and `training_scalars` at `step`.
