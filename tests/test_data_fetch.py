@@ -46,7 +46,7 @@ def test_without_a_copy_or_network_make_data_fails_in_one_line_and_leaves_nothin
     assert line.startswith("charlm-data: error: civil_mots.txt could not be downloaded")
     assert NO_NETWORK in line and str(dest) in line
     assert not dest.exists()
-    assert list(dest.parent.iterdir()) == []
+    assert not dest.parent.exists()  # the folder made for it went with it
 
 
 def test_a_corrupted_download_is_refused_and_not_kept(tmp_path):
@@ -57,7 +57,7 @@ def test_a_corrupted_download_is_refused_and_not_kept(tmp_path):
     out = _fetch(dest, tmp_path / "none", bad.as_uri())
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "does not match the SHA-256" in out.stderr
-    assert list(dest.parent.iterdir()) == []
+    assert not dest.parent.exists()  # the folder made for it went with it
 
 
 def test_a_changed_local_copy_is_reported_not_replaced(tmp_path):
@@ -101,3 +101,12 @@ def test_the_datamodule_checks_the_corpus_and_never_downloads(tmp_path):
     mine = tmp_path / "my_words.txt"
     mine.write_text("pas\nle\nbon\n", encoding="utf-8")
     CharWindowDataModule(mine).prepare_data()  # a user's own list is never checked
+
+
+def test_a_failed_fetch_keeps_a_folder_that_was_there(tmp_path):
+    dest = tmp_path / "data" / "civil_mots.txt"
+    dest.parent.mkdir()
+    (dest.parent / "mine.txt").write_text("kept\n")
+    out = _fetch(dest, tmp_path / "none", NO_NETWORK)
+    assert out.returncode == 2
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["mine.txt"]

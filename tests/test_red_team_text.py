@@ -634,3 +634,24 @@ def test_a_time_budget_spent_inside_a_chunk_stops_the_run_at_that_update(tmp_pat
 
     last = torch.load(run.metrics["last_checkpoint"], weights_only=True)
     assert last["global_step"] == run.metrics["steps"]
+
+
+# --- 14. a run started from another folder ----------------------------------------------------
+
+
+def test_a_fetch_that_fails_leaves_no_empty_data_folder_where_the_run_started(
+    tmp_path, monkeypatch
+):
+    import urllib.error
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    started = tmp_path / "elsewhere"
+    started.mkdir()
+    result = run_command("charlm-train", "data=shakespeare", f"data.shared_dir={tmp_path}/none",
+                         "hydra.run.dir=run", *SHORT, cwd=started)  # fmt: skip
+    assert "could not be downloaded (no network)" in one_error(result, "charlm-train")
+    assert not (started / "data").exists()

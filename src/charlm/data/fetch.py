@@ -11,6 +11,7 @@ a failed copy or download leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -72,7 +73,22 @@ def sha256(path: Path) -> str:
 def _place(dest: Path, write: Callable[[BinaryIO], None], source: str, name: str) -> None:
     """Write into a temporary file beside `dest`, check its hash, then rename it into place."""
     known = known_file(name)
+    # The folders made for `dest` go again if it is not placed: a failed fetch leaves no
+    # empty ./data behind in the folder a run was started from.
+    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _write_checked(dest, write, source, name, known)
+    finally:
+        if not dest.exists():
+            for folder in made:  # innermost first; one that now holds anything stays
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+def _write_checked(
+    dest: Path, write: Callable[[BinaryIO], None], source: str, name: str, known: DataFile
+) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
