@@ -6,17 +6,20 @@ machine fight over the cores and each runs several times slower than alone. With
 process, named by its pid), takes its share of the cores it may use (`cores // live runs`,
 never more than the model can use), and looks again every `check_every_s` seconds, so a run
 started later, a `hydra/launcher=joblib` sweep's jobs or a notebook beside a run all shrink to
-their share, and grow back when the others end. Neither torch nor Lightning does this: torch's
-thread count is per process and knows nothing of the others.
+their share, and grow back when the others end. Cores kept busy by other processes (a test
+suite, a build) are left to them too (`OtherProcesses`). Neither torch nor Lightning does
+this: torch's thread count is per process and knows nothing of the others.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +42,56 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def thread_share(cores: int, live_runs: int, cap: int | None = None) -> int:
-    """This run's threads: its share of `cores` among `live_runs`, at most `cap`, at least 1."""
+def thread_share(
+    cores: int, live_runs: int, cap: int | None = None, others_busy: float = 0.0
+) -> int:
+    """This run's threads: its share of `cores` among `live_runs`, at most `cap`, at most the
+    cores other processes leave idle (`others_busy`: the cores they keep busy), at least 1."""
     share = max(1, cores // max(1, live_runs))
-    return max(1, min(share, cap)) if cap else share
+    free = math.floor(cores - max(0.0, others_busy) + 0.5)
+    return max(1, min(share, cap or share, free))
+
+
+class OtherProcesses:
+    """How many cores the machine's other processes keep busy, measured since the last call.
+
+    The registry knows charlm's runs only; a test suite, a compiler or any other busy process
+    takes cores too, and a run whose torch threads outnumber the cores left to it waits at
+    every barrier of its matrix products for a thread the kernel has set aside: beside two
+    busy processes, two threads on two cores ran a GRU 50 times slower than alone, where one
+    thread runs at its share. This reads the machine's CPU time (/proc/stat, Linux) less this
+    process's own. Where /proc/stat counts other cores than this process may use (a container
+    shown its host's CPUs, an affinity mask), it says 0: only the registry counts there.
+    """
+
+    stat_path = "/proc/stat"
+
+    def __init__(self, cores: int) -> None:
+        self.cores = cores
+        self._last: tuple[float, float, float] | None = self._sample()
+
+    def _sample(self) -> tuple[float, float, float] | None:
+        """(wall clock, CPU seconds of every process, CPU seconds of this one), or None."""
+        try:
+            with open(self.stat_path, encoding="ascii") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return None
+        cpus = [line for line in lines if line.startswith("cpu") and line[3:4].isdigit()]
+        if not lines or len(cpus) != self.cores or os.cpu_count() != self.cores:
+            return None
+        # user nice system idle iowait irq softirq steal ...: all but idle and iowait are busy
+        values = [int(v) for v in lines[0].split()[1:]]
+        busy = sum(values) - values[3] - (values[4] if len(values) > 4 else 0)
+        return time.monotonic(), busy / os.sysconf("SC_CLK_TCK"), time.process_time()
+
+    def __call__(self) -> float:
+        now = self._sample()
+        last, self._last = self._last, now
+        if now is None or last is None or now[0] - last[0] <= 0:
+            return 0.0
+        others = (now[1] - last[1]) - (now[2] - last[2])
+        return max(0.0, others / (now[0] - last[0]))
 
 
 def model_cap(parameters: int, cores: int) -> int:
@@ -96,10 +145,17 @@ class ThreadShare(L.Callback):
     which it leaves with the process's thread count as it found it.
     """
 
-    def __init__(self, registry: RunRegistry | None = None, check_every_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        registry: RunRegistry | None = None,
+        check_every_s: float = 1.0,
+        others: Callable[[], float] | None = None,
+    ) -> None:
         self.registry = registry or RunRegistry()
         self.check_every_s = check_every_s
         self.cores = usable_cores()
+        # The cores other processes keep busy (`OtherProcesses`); tests give their own.
+        self.others = others or OtherProcesses(self.cores)
         self.cap: int | None = None
         self.used: list[int] = []  # every thread count the run has used, in order
         self._checked = -float("inf")
@@ -119,12 +175,12 @@ class ThreadShare(L.Callback):
         if not force and now - self._checked < self.check_every_s:
             return torch.get_num_threads()
         self._checked = now
-        threads = thread_share(self.cores, self.registry.live(), self.cap)
+        threads = thread_share(self.cores, self.registry.live(), self.cap, self.others())
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
         if not self.used or self.used[-1] != threads:
             if self.used:
-                log.info("torch threads: %d (its share of %d cores)", threads, self.cores)
+                log.info("torch threads: %d (its share of the %d cores)", threads, self.cores)
             self.used.append(threads)
         return threads
 
