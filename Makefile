@@ -65,7 +65,7 @@ bench: install data ## Speed benchmark: the notebook's loop vs charlm, diagnosti
 bench-profile: install data ## Where the loop's time goes: charlm's cost per update and per run against the plain loop, and a cProfile of a run by phase (about 2 minutes)
 	$(BIN)/python bench/profile_loop.py $(ARGS)
 
-bench-threads: install data ## Runs sharing the machine: one alone, two at once, a joblib sweep of two, num_threads=auto against null (about 3 minutes)
+bench-threads: install data ## Runs sharing the machine: one alone, two at once, a joblib sweep of two, auto against null (about 3 minutes; ARGS="--model gru": a Shakespeare GRU beside another and beside busy processes, 8 minutes)
 	$(BIN)/python bench/threads.py $(ARGS)
 
 bench-scale: install data ## Scale benchmark: civil_mots.txt against a 346k-word list (apt-get install wfrench)
