@@ -263,3 +263,12 @@ def test_a_tiny_temperature_samples_the_likeliest_characters_instead_of_failing(
     cold = model.sample(3, generator=torch.Generator().manual_seed(1), temperature=1e-40)
     greedy = model.sample(3, generator=torch.Generator().manual_seed(2), top_k=1)
     assert cold == greedy
+
+
+def test_a_tiny_temperature_writes_the_likeliest_passage_of_a_text_model(damaged):
+    model = load_model(damaged["text"] / "checkpoints" / "last.ckpt")
+    prompt = model.vocab.decode([1, 2])
+    cold = model.sample_text(prompt, 30, generator=torch.Generator().manual_seed(1),
+                             temperature=1e-40)  # fmt: skip
+    greedy = model.sample_text(prompt, 30, generator=torch.Generator().manual_seed(2), top_k=1)
+    assert cold == greedy and len(cold[0]) == 30

@@ -472,7 +472,8 @@ class RunningText(DataKind):
         if short:
             raise TextError(
                 f"data.split={list(self.split)}: the {short[0][0]} split of {self.path} holds "
-                f"{short[0][1]} character; give it at least 2 characters or 0"
+                f"{short[0][1]} character, and a split needs none or at least 2 (a character "
+                "and the next): a longer text, or another data.split"
             )
         start, end = bounds[0]
         if end - start < self.block_size + 1:
