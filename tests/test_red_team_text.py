@@ -655,3 +655,44 @@ def test_a_fetch_that_fails_leaves_no_empty_data_folder_where_the_run_started(
                          "hydra.run.dir=run", *SHORT, cwd=started)  # fmt: skip
     assert "could not be downloaded (no network)" in one_error(result, "charlm-train")
     assert not (started / "data").exists()
+
+
+# --- 15. a file that exists and cannot be read ------------------------------------------------
+
+
+@pytest.fixture
+def unreadable(monkeypatch):
+    """Make reading `path` fail as a file without read permission does (root reads any file,
+    so the permission bits cannot stand in for it on these machines)."""
+
+    def make(path: Path) -> Path:
+        real_open = Path.open
+
+        def guarded(self, *args, **kwargs):
+            if Path(self).resolve() == path.resolve():
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_open(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", guarded)
+        return path
+
+    return make
+
+
+@pytest.mark.parametrize("kind", ["words", "text", "lines", "score text="])
+def test_a_file_that_cannot_be_read_is_one_line(tmp_path, text_file, text_run, unreadable, kind):
+    if kind == "words":
+        path = tmp_path / "words.txt"
+        path.write_text("emma\nolivia\nava\n")
+        call = ("charlm-train", f"data.path={path}", "hydra.run.dir=run", *SHORT)
+    elif kind == "score text=":
+        path = text_file
+        call = ("charlm-score", f"ckpt={text_run['dir'] / 'checkpoints/last.ckpt'}", f"text={path}")
+    else:
+        path = text_file
+        call = ("charlm-train", f"data={'text' if kind == 'text' else 'lines'}", f"data.path={path}",
+                "hydra.run.dir=run", *SHORT)  # fmt: skip
+    unreadable(path)
+    line = one_error(run_command(*call, cwd=tmp_path), call[0])
+    assert f"{path} cannot be read (Permission denied)" in line and "chmod" in line
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -26,7 +26,14 @@ def load_words(path: str | Path) -> list[str]:
             f"word list not found: {path}. Run `make data` to fetch civil_mots.txt, "
             "or point data.path=... at your own file (one word per line, UTF-8)"
         )
-    return words_from_bytes(path.read_bytes(), str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise CorpusError(
+            f"{path} cannot be read ({err.strerror or err}): check its permissions "
+            "(`chmod u+r FILE`) or give a copy you can read"
+        ) from None
+    return words_from_bytes(data, str(path))
 
 
 def words_from_bytes(raw: bytes, source: str) -> list[str]:

@@ -113,8 +113,21 @@ def _check_readable(path: Path) -> None:
         raise TextError(f"{path}: no such file; give data.path=A_TEXT_FILE (UTF-8)")
     if not path.is_file():
         raise TextError(f"{path} is not a file; give data.path=A_TEXT_FILE (UTF-8)")
+    _check_openable(path)
     if path.stat().st_size == 0:
         raise TextError(f"{path} is empty: give a text file with some characters in it")
+
+
+def _check_openable(path: Path) -> None:
+    """A file that exists but cannot be read (its permissions) is one line, not a traceback."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as err:
+        raise TextError(
+            f"{path} cannot be read ({err.strerror or err}): check its permissions "
+            "(`chmod u+r FILE`) or give a copy you can read"
+        ) from None
 
 
 def text_digest(paths: Sequence[Path]) -> str:
@@ -437,6 +450,7 @@ def read_text(path: str | Path | None) -> tuple[str, str]:
             f"text={path} is not a regular file (a directory, a FIFO, ...): give a text file, "
             "or - to read standard input"
         )
+    _check_openable(p)
     return "".join(decoded_chunks(p)), str(p)
 
 
