@@ -201,6 +201,40 @@ def test_sampled_text_steps_give_the_full_forwards_logits(text_model):
         assert torch.allclose(logits, full[:, t], atol=1e-5)
 
 
+def test_a_transformer_samples_past_its_block_with_a_key_value_cache_and_the_same_windows():
+    torch.manual_seed(0)
+    model = TransformerLM(12, 8, num_layers=2, n_head=2, emb_size=16).eval()
+    model.vocab = TextVocabulary("\n abcdefghij")
+    ids = torch.randint(0, 12, (2, 40))
+
+    def steps(cached: bool) -> tuple[list[torch.Tensor], list[int]]:
+        model.text_cache = cached
+        logits, state = model.text_start(ids[:, :3])
+        out, widths = [logits], [state[0].shape[1]]
+        for t in range(3, 40):
+            logits, state = model.text_advance(state, ids[:, t])
+            out.append(logits)
+            widths.append(state[0].shape[1])
+        return out, widths
+
+    cached, widths = steps(True)
+    plain, plain_widths = steps(False)
+    assert widths == plain_widths
+    # The window runs on to the context (8), then starts again from its last 6 (3/4 of it).
+    assert widths[:7] == [3, 4, 5, 6, 7, 8, 6] and min(widths[3:]) == 6 and max(widths) == 8
+    for step, (a, b) in enumerate(zip(cached, plain, strict=True)):
+        seen = ids[:, : step + 3]
+        assert torch.allclose(b, model(seen[:, -widths[step] :])[:, -1], atol=1e-6)
+        assert torch.allclose(a, b, atol=1e-5)
+    passages = {}
+    for cached_ in (True, False):
+        model.text_cache = cached_
+        passages[cached_] = model.sample_text(
+            "ab", 300, n=2, generator=torch.Generator().manual_seed(3)
+        )
+    assert passages[True] == passages[False] and len(passages[True][0]) == 300
+
+
 # --- training, checkpoints, commands ----------------------------------------------------------
 
 
@@ -411,3 +445,92 @@ def test_impossible_text_run_settings_are_refused(make_cfg):
     for bad in ("time_budget_s=0", "time_budget_s=-5", "final_eval=[train,dev]", "final_eval=[]"):
         with pytest.raises(ConfigError, match=bad.split("=")[0]):
             validate_config(make_cfg("data=shakespeare", bad))
+
+
+# --- other ways to read a split: sliding blocks, a carried state -----------------------------
+
+
+def _scored(batches) -> tuple[list[int], list[int]]:
+    """The targets a split's batches score, in order, and the place of each in its block."""
+    from charlm.data.sequences import PAD_TARGET
+
+    targets, places = [], []
+    for x, y in batches:
+        inside = (y[:, :-1] != PAD_TARGET) & (y[:, 1:] != PAD_TARGET)
+        assert torch.equal(x[:, 1:][inside], y[:, :-1][inside])  # targets: the inputs shifted
+        rows, cols = torch.nonzero(y != PAD_TARGET, as_tuple=True)
+        order = sorted(zip(rows.tolist(), cols.tolist(), strict=True))
+        targets += [int(y[r, c]) for r, c in order]
+        places += [c for _, c in order]
+    return targets, places
+
+
+@pytest.mark.parametrize("length", [2, 17, 40, 101])
+def test_sliding_blocks_score_every_character_once_each_after_half_a_block(length):
+    from charlm.data.text import SlidingBlocks
+
+    stream = np.arange(1000, dtype=np.int64) % 997
+    start = 5
+    batches = SlidingBlocks(stream, (start, start + length), block_size=16, blocks_per_batch=3)
+    targets, places = _scored(batches)
+    assert targets == stream[start + 1 : start + length].tolist()
+    # After the first block, every character is read with at least 8 before it in its block.
+    assert all(p >= 8 for p in places[16:])
+
+
+@pytest.mark.parametrize(("length", "rows"), [(2, 4), (50, 4), (101, 16), (64, 1)])
+def test_carried_rows_score_every_character_once_in_row_order(length, rows):
+    from charlm.data.sequences import PAD_TARGET
+    from charlm.data.text import CarriedRows
+
+    stream = np.arange(1000, dtype=np.int64) % 997
+    batches = CarriedRows(stream, (3, 3 + length), block_size=8, rows=rows)
+    per_row: dict[int, list[int]] = {}
+    for x, y in batches:
+        assert x.shape[0] == batches.rows
+        for r in range(batches.rows):
+            per_row.setdefault(r, []).extend(int(t) for t in y[r] if t != PAD_TARGET)
+    joined = [t for r in sorted(per_row) for t in per_row[r]]
+    assert joined == stream[4 : 3 + length].tolist()
+
+
+def test_a_carried_state_reads_a_split_as_one_pass_of_the_recurrent_model_over_it():
+    from charlm.data.text import CarriedRows
+    from charlm.metrics import evaluate_lm
+    from charlm.models.recurrent import CarriedState
+
+    torch.manual_seed(0)
+    model = RecurrentLM(12, 16, "gru", emb_size=8, hidden_size=16, num_layers=1).eval()
+    stream = torch.randint(0, 12, (100,)).numpy()
+    carried = evaluate_lm(CarriedState(model), CarriedRows(stream, (0, 100), 16, rows=1))
+    ids = torch.from_numpy(stream)
+    whole = torch.nn.functional.cross_entropy(model(ids[None, :-1])[0], ids[1:])
+    assert carried["loss"] == pytest.approx(float(whole), rel=1e-5)
+    assert carried["windows"] == 99
+
+
+def test_charlm_eval_reads_a_text_in_blocks_sliding_or_carried_and_says_which(tmp_path, text_file):
+    import json
+
+    gru = Path(_train_text(tmp_path, text_file, "gru")["last_checkpoint"])
+    metrics = json.loads((gru.parents[1] / "metrics.json").read_text())
+    assert metrics["evaluation"] == "blocks"
+    figures = {}
+    for mode in ("blocks", "sliding", "carried"):
+        out = tmp_path / f"{mode}.json"
+        done = run_command("charlm-eval", f"ckpt={gru}", f"mode={mode}", f"output={out}")
+        assert done.returncode == 0, done.stderr
+        assert f"splits read as: {mode}" in done.stdout
+        saved = json.loads(out.read_text())
+        assert saved["evaluation"] == mode
+        figures[mode] = saved["results"]
+    assert figures["blocks"]["test"]["loss"] == pytest.approx(metrics["test"]["loss"], rel=1e-5)
+    for mode in ("sliding", "carried"):  # the same characters scored, with more before them
+        assert figures[mode]["test"]["windows"] == figures["blocks"]["test"]["windows"]
+        assert figures[mode]["test"]["loss"] != figures["blocks"]["test"]["loss"]
+    transformer = Path(_train_text(tmp_path, text_file, "transformer")["last_checkpoint"])
+    line = _one_error(run_command("charlm-eval", f"ckpt={transformer}", "mode=carried"),
+                      "charlm-eval")  # fmt: skip
+    assert "mode=carried" in line and "TransformerLM" in line and "mode=sliding" in line
+    line = _one_error(run_command("charlm-eval", f"ckpt={gru}", "mode=diagonal"), "charlm-eval")
+    assert "mode='diagonal': one of ['blocks', 'sliding', 'carried']" in line

@@ -53,16 +53,36 @@ def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> d
     return evaluate_lm(model, TensorSlices(x, y, batch_size=rows))
 
 
-def evaluate_split(model: CharLM, data: DataKind, name: str) -> dict[str, float]:
+def evaluate_split(
+    model: CharLM, data: DataKind, name: str, mode: str | None = None
+) -> dict[str, float]:
     """Metrics of `model` over split `name` of its data, read as its run's evaluation read
-    it; per character of the text too where predictions are not characters (tokens)."""
+    it, or as `mode` reads it (one of `data.eval_modes`); per character of the text too where
+    predictions are not characters (tokens)."""
     stored = (model.config or {}).get("data") or {}
     predictions = int(stored.get("eval_batch_size") or EVAL_PREDICTIONS)
     context = int(stored.get("context_size") or model.context_size)
-    batches = data.eval_batches(name, model.data_contract, context, predictions)
-    values = evaluate_lm(model, batches)
+    if mode in (None, data.eval_modes[0]):
+        batches = data.eval_batches(name, model.data_contract, context, predictions)
+        values = evaluate_lm(model, batches)
+    else:
+        values = evaluate_lm(_reader(model, mode), data.mode_batches(name, mode, predictions))
     chars = data.split_characters(name)
     return per_character(values, chars) if chars is not None else values
+
+
+def _reader(model: CharLM, mode: str) -> Any:
+    """The model as `mode` reads a split: `carried` carries a recurrent state across blocks."""
+    if mode != "carried":
+        return model
+    from charlm.models.recurrent import CarriedState, RecurrentLM
+
+    if not isinstance(model, RecurrentLM):
+        raise CharlmError(
+            f"mode=carried: carries a recurrent state from block to block, and this is a "
+            f"{type(model).__name__}; use mode=blocks or mode=sliding"
+        )
+    return CarriedState(model)
 
 
 def evaluate_checkpoint(
@@ -88,14 +108,21 @@ def evaluate_model(
     words: str | Path | None = None,
     unknown: str = "skip",
     resplit: bool = False,
+    mode: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """`evaluate_checkpoint` of a loaded model and its data (`model_data(model)`)."""
+    """`evaluate_checkpoint` of a loaded model and its data (`model_data(model)`); `mode`
+    reads the splits another way (`DataKind.eval_modes`: for running text, `sliding` or
+    `carried`)."""
     if unknown not in ("skip", "error"):
         raise CharlmError(f"unknown={unknown!r}: 'skip' (report and go on) or 'error'")
+    if mode is not None and mode not in data.eval_modes:
+        data.mode_batches("val", mode, 1)  # says which modes this data has
     batches = data.file_batches(model, str(words), unknown) if words else None
     if data.check_unchanged(model.data_identity, resplit):
         print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)
-    results = {name: evaluate_split(model, data, name) for name in SPLITS if data.has_split(name)}
+    results = {
+        name: evaluate_split(model, data, name, mode) for name in SPLITS if data.has_split(name)
+    }
     if batches is not None:
         results[Path(words).name] = evaluate_lm(model, batches)
     return results

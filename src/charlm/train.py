@@ -286,6 +286,9 @@ def record(run: TrainingRun, train_time: float, share: Any) -> dict[str, Any]:
         last_checkpoint=run.last or None,
         output_dir=str(run.output_dir),
     )
+    modes = getattr(getattr(datamodule, "data", None), "eval_modes", None)
+    if modes:  # how the splits were read: `charlm-eval mode=` reads them the other ways
+        metrics["evaluation"] = modes[0]
     metrics = run.metrics = finite_json(metrics)
     (run.output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
     _log_hparams(run.trainer, cfg, metrics)

@@ -24,7 +24,13 @@ def main(cfg: DictConfig) -> None:
         raise CharlmError("no checkpoint given: charlm-eval ckpt=PATH/TO/last.ckpt")
     check_options(
         cfg,
-        {"words": "path|null", "data_path": "path|null", "output": "path|null", "resplit": "bool"},
+        {
+            "words": "path|null",
+            "data_path": "path|null",
+            "output": "path|null",
+            "resplit": "bool",
+            "mode": "str|null",
+        },
     )
     # One checkpoint, or several (ckpt=[a.ckpt,b.ckpt]) evaluated as one ensemble.
     ckpts = [str(c) for c in cfg.ckpt] if OmegaConf.is_list(cfg.ckpt) else [str(cfg.ckpt)]
@@ -35,10 +41,17 @@ def main(cfg: DictConfig) -> None:
     model = load_model(ckpts)
     data = model_data(model, cfg.get("data_path"))
     check_output(output, data.paths)  # the data the run read, by any name
-    results = evaluate_model(model, data, cfg.get("words"), cfg.get("unknown", "skip"), cfg.resplit)
+    mode = cfg.get("mode")
+    results = evaluate_model(
+        model, data, cfg.get("words"), cfg.get("unknown", "skip"), cfg.resplit, mode
+    )
+    evaluation = mode or data.eval_modes[0]
+    print(f"splits read as: {evaluation}")
     print(format_table(results))
     stored = ckpts[0] if len(ckpts) == 1 else ckpts
-    output.write_text(json.dumps({"checkpoint": stored, "results": results}, indent=2))
+    output.write_text(
+        json.dumps({"checkpoint": stored, "evaluation": evaluation, "results": results}, indent=2)
+    )
     print(f"written to {output}")
 
 

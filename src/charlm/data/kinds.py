@@ -141,6 +141,17 @@ class DataKind:
         """Split `name` in order as (x, y) batches of about `predictions` predictions."""
         raise NotImplementedError
 
+    # The ways `charlm-eval mode=` can read a split; the first is how `eval_batches` reads it
+    # (the run's own figures, in metrics.json's `evaluation`).
+    eval_modes: ClassVar[tuple[str, ...]] = ("sequences",)
+
+    def mode_batches(self, name: str, mode: str, predictions: int) -> Any:
+        """Split `name` read another way than `eval_batches` (one of `eval_modes`)."""
+        raise CharlmError(
+            f"mode={mode!r}: one of {list(self.eval_modes)} for a model of {self.described}"
+            + ("" if self.kind == "text" else "; sliding and carried read running text")
+        )
+
     def tensors(self, contract: str, context_size: int) -> dict[str, tuple[Any, Any]]:
         """Every split as (x, y) tensors, where the kind keeps them in memory; else {}."""
         return {}

@@ -432,6 +432,83 @@ class EvalBlocks(Dataset):
         return torch.from_numpy(x), torch.from_numpy(y)
 
 
+class SlidingBlocks(Dataset):
+    """A split read in blocks of `block_size` that overlap by half (`eval_mode=sliding`): every
+    character after the split's first is predicted exactly once, from at least
+    `block_size // 2` characters before it (from all those before it in the first block).
+
+    Window k starts `k * stride` characters into the split; the first scores all its
+    predictions, each later one only its last `stride` (the others score `PAD_TARGET`).
+    """
+
+    def __init__(
+        self, stream: np.ndarray, bounds: tuple[int, int], block_size: int, blocks_per_batch: int
+    ) -> None:
+        self.stream, self.block_size = stream, block_size
+        self.start, self.end = bounds
+        self.stride = max(1, block_size // 2)
+        self.predictions = max(self.end - self.start - 1, 0)
+        beyond = max(0, self.predictions - block_size)
+        self.windows = 0 if not self.predictions else 1 + math.ceil(beyond / self.stride)
+        self.blocks_per_batch = max(1, blocks_per_batch)
+
+    def __len__(self) -> int:
+        return math.ceil(self.windows / self.blocks_per_batch)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        T = self.block_size
+        first = i * self.blocks_per_batch
+        rows = min(self.blocks_per_batch, self.windows - first)
+        x = np.zeros((rows, T), dtype=np.int64)
+        y = np.full((rows, T), PAD_TARGET, dtype=np.int64)
+        for r in range(rows):
+            at = self.start + (first + r) * self.stride
+            n = min(T, self.end - 1 - at)
+            x[r, :n] = self.stream[at : at + n]
+            y[r, :n] = self.stream[at + 1 : at + n + 1]
+            if first + r:
+                y[r, : T - self.stride] = PAD_TARGET  # scored by the window before
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
+class CarriedRows(Dataset):
+    """A split as `rows` contiguous streams read block after block (`eval_mode=carried`):
+    batch i holds block i of every row, so a recurrent model carrying its state from one batch
+    to the next (`CarriedState`) reads every character with all those before it in its row,
+    as char-rnn evaluates. Every character after the split's first is predicted once."""
+
+    def __init__(
+        self, stream: np.ndarray, bounds: tuple[int, int], block_size: int, rows: int
+    ) -> None:
+        self.stream, self.block_size = stream, block_size
+        self.start, end = bounds
+        self.inputs_end = max(end - 1, self.start)  # the last character is only a target
+        predictions = self.inputs_end - self.start
+        self.rows = max(1, min(rows, predictions))
+        self.row_length = math.ceil(predictions / self.rows) if predictions else 0
+        self.blocks = math.ceil(self.row_length / block_size)
+
+    def __len__(self) -> int:
+        return self.blocks
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        T = self.block_size
+        x = np.zeros((self.rows, T), dtype=np.int64)
+        y = np.full((self.rows, T), PAD_TARGET, dtype=np.int64)
+        for r in range(self.rows):
+            row_start = self.start + r * self.row_length
+            at = row_start + i * T
+            n = min(T, min(row_start + self.row_length, self.inputs_end) - at)
+            if n > 0:
+                x[r, :n] = self.stream[at : at + n]
+                y[r, :n] = self.stream[at + 1 : at + n + 1]
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
 def read_text(path: str | Path | None) -> tuple[str, str]:
     """The text of a file (strict UTF-8), or of standard input for None or '-'; and its name."""
     import sys
@@ -534,6 +611,19 @@ class RunningText(DataKind):
         self.load()
         rows = max(1, predictions // self.block_size)
         return EvalBlocks(self.stream, self.bounds[name], self.block_size, rows)
+
+    eval_modes = ("blocks", "sliding", "carried")
+    # Rows of `carried`: each starts from the zero state, so few; enough to batch the pass.
+    CARRIED_ROWS = 16
+
+    def mode_batches(self, name: str, mode: str, predictions: int) -> Dataset:
+        self.load()
+        if mode == "sliding":
+            rows = max(1, predictions // self.block_size)
+            return SlidingBlocks(self.stream, self.bounds[name], self.block_size, rows)
+        if mode == "carried":
+            return CarriedRows(self.stream, self.bounds[name], self.block_size, self.CARRIED_ROWS)
+        return super().mode_batches(name, mode, predictions)
 
     def training_set(
         self, contract: str, context_size: int, batch_size: int, steps: int, seed: int,

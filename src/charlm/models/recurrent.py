@@ -46,6 +46,12 @@ class RecurrentLM(SequenceLM):
         h, _ = self.rnn(emb)  # (batch, time, hidden)
         return self.output(self.drop(h))  # (batch, time, vocab)
 
+    def carried_logits(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """Logits of the blocks `idx` (batch, time) read from `state` (None: the zero state),
+        and the state after them: the next block of each row goes on from there."""
+        h, state = self.rnn(self.drop(self.C(idx)), state)
+        return self.output(self.drop(h)), state
+
     def text_start(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
         h, state = self.rnn(self.C(prompt))  # the prompt (n, P) from the zero state
         return self.output(h[:, -1]), state
@@ -69,3 +75,26 @@ class RecurrentLM(SequenceLM):
     def embeddings(self) -> torch.Tensor:
         """The character embedding table C (vocab, emb)."""
         return self.C.weight
+
+
+class CarriedState(nn.Module):
+    """A recurrent model reading the batches of `CarriedRows` in order, its state carried from
+    each batch to the next (`charlm-eval mode=carried`); `evaluate_lm` scores it as a model."""
+
+    def __init__(self, model: RecurrentLM) -> None:
+        super().__init__()
+        self.model = model
+        self.state: Any = None
+
+    def block_logits(self, idx: torch.Tensor) -> torch.Tensor:
+        logits, self.state = self.model.carried_logits(idx, self.state)
+        return logits
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.block_logits(idx)
+
+    def require_finite(self) -> None:
+        self.model.require_finite()
+
+    def check_finite_nll(self, nll: torch.Tensor) -> torch.Tensor:
+        return self.model.check_finite_nll(nll)

@@ -125,14 +125,40 @@ class TransformerLM(SequenceLM):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self._run(idx, 0, None)[0]
 
+    # Text past the block: a window of learned positions cannot slide one character at a time
+    # under a key/value cache (each slide moves every character to another position, so every
+    # key and value changes). The window instead runs on to `context_size` characters, then
+    # starts again from its last `text_keep()` ones: the keys and values of a window are
+    # computed once and extended by one position per character, and only a restart reads a
+    # window whole. With `text_cache = False` each character reads its window whole, as the
+    # cached path would: the same window, the same distributions (to float rounding).
+    text_cache = True
+
+    def text_keep(self) -> int:
+        """How many characters a window starts again from once it is full: three quarters of
+        the context, so every character is drawn from at least that many before it."""
+        return max(1, (3 * self.context_size) // 4)
+
     def text_start(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        idx = prompt[:, -self.context_size :]
-        return self(idx)[:, -1], idx
+        window = prompt[:, -self.context_size :]
+        if not self.text_cache:
+            return self(window)[:, -1], (window, None)
+        logits, cache = self._run(window, 0, None)
+        return logits[:, -1], (window, cache)
 
     def text_advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        # Past `context_size` characters the window slides: the oldest one leaves it.
-        idx = torch.cat([state, ids[:, None]], dim=1)[:, -self.context_size :]
-        return self(idx)[:, -1], idx
+        window, cache = state
+        window = torch.cat([window, ids[:, None]], dim=1)
+        if window.shape[1] > self.context_size:
+            window = window[:, -self.text_keep() :]  # full: start again from its end
+            cache = None
+        if not self.text_cache:
+            return self(window)[:, -1], (window, None)
+        if cache is None:
+            logits, cache = self._run(window, 0, None)
+        else:
+            logits, cache = self._run(ids[:, None], window.shape[1] - 1, cache)
+        return logits[:, -1], (window, cache)
 
     def start(self, n: int) -> tuple[torch.Tensor, Any]:
         idx = torch.zeros((n, 1), dtype=torch.long, device=self._device())
