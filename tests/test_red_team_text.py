@@ -295,6 +295,7 @@ def test_a_run_without_a_validation_split_keeps_its_model(tmp_path, text_file, k
         "hydra.run.dir=run", "callbacks.progress_bar=null", *SHORT, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "weights_only" not in result.stdout + result.stderr  # Lightning's note when unsaid
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     last = Path(metrics["last_checkpoint"])
     import torch

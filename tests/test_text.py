@@ -390,6 +390,21 @@ def test_the_text_configs_compose(make_cfg):
             assert cfg.model.scheduler._target_.endswith("TimeBudgetLR")
 
 
+def test_nanogpts_protocol_trains_on_the_first_90_percent_and_reports_the_last_10(make_cfg):
+    best, nano = make_cfg("experiment=shakespeare_best"), make_cfg("experiment=shakespeare_nanogpt")
+    assert list(nano.data.split) == [0.9, 0.0, 0.1] and list(nano.final_eval) == ["train", "test"]
+    # The recipe is shakespeare_best's, with the dropout chosen on its split (an inner split
+    # of the first 90%: train on 85%, validate on 85-90%).
+    for key in ("time_budget_s", "trainer", "seed"):
+        assert nano[key] == best[key]
+    assert nano.model.net.dropout == 0.2 and best.model.net.dropout == 0.0
+    nano.model.net.dropout = 0.0
+    assert nano.model == best.model
+    assert {k: v for k, v in nano.data.items() if k != "split"} == {
+        k: v for k, v in best.data.items() if k != "split"
+    }
+
+
 def test_text_data_module_gives_each_family_its_input(text_file):
     data = TextDataModule(text_file, block_size=16, context_size=3, contract="windows")
     assert data.net_kwargs()["context_size"] == 3

@@ -69,7 +69,7 @@ class GracefulStop(Checkpoint):
         dirpath = checkpoint.dirpath if checkpoint else None
         dirpath = Path(dirpath) if dirpath else Path(trainer.default_root_dir) / "checkpoints"
         path = dirpath / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # all of it: the run resumes from it
         print(
             f"interrupted at step {trainer.global_step}: saved {path}; "
             f"resume with ckpt_path={path}",
@@ -127,7 +127,7 @@ class ResumableCheckpoint(ModelCheckpoint):
             and schedule.validation_due(trainer.global_step)
         ):
             path = self.format_checkpoint_name({})
-            trainer.save_checkpoint(path)
+            trainer.save_checkpoint(path, weights_only=self.save_weights_only)
             self.best_model_path = self.last_model_path = path
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
