@@ -115,8 +115,7 @@ def evaluate_model(
     `carried`)."""
     if unknown not in ("skip", "error"):
         raise CharlmError(f"unknown={unknown!r}: 'skip' (report and go on) or 'error'")
-    if mode is not None and mode not in data.eval_modes:
-        data.mode_batches("val", mode, 1)  # says which modes this data has
+    data.check_eval_mode(mode)
     batches = data.file_batches(model, str(words), unknown) if words else None
     if data.check_unchanged(model.data_identity, resplit):
         print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)

@@ -145,12 +145,18 @@ class DataKind:
     # (the run's own figures, in metrics.json's `evaluation`).
     eval_modes: ClassVar[tuple[str, ...]] = ("sequences",)
 
+    def check_eval_mode(self, mode: str | None) -> None:
+        """Refuse a `mode` that is not one of `eval_modes` (None: the first)."""
+        if mode is not None and mode not in self.eval_modes:
+            raise CharlmError(
+                f"mode={mode!r}: one of {list(self.eval_modes)} for a model of {self.described}"
+                + ("" if self.kind == "text" else "; sliding and carried read running text")
+            )
+
     def mode_batches(self, name: str, mode: str, predictions: int) -> Any:
         """Split `name` read another way than `eval_batches` (one of `eval_modes`)."""
-        raise CharlmError(
-            f"mode={mode!r}: one of {list(self.eval_modes)} for a model of {self.described}"
-            + ("" if self.kind == "text" else "; sliding and carried read running text")
-        )
+        self.check_eval_mode(mode)
+        raise NotImplementedError
 
     def tensors(self, contract: str, context_size: int) -> dict[str, tuple[Any, Any]]:
         """Every split as (x, y) tensors, where the kind keeps them in memory; else {}."""

@@ -396,20 +396,31 @@ class TextBlocks(IterableDataset):
 
 
 class EvalBlocks(Dataset):
-    """A split read once in non-overlapping blocks: every character after the split's first
+    """A split read once in blocks of `block_size`: every character after the split's first
     is predicted exactly once, from the characters before it in its block.
 
-    Batch i holds `blocks_per_batch` blocks of inputs (block_size) and targets; the last
-    block is padded (inputs 0, targets `PAD_TARGET`, which no metric counts).
+    Block k starts `k * stride` characters into the split. With `stride` None the blocks do
+    not overlap (the run's own full pass); with a smaller stride (`SlidingBlocks`) the first
+    block scores all its predictions and each later one only its last `stride`, the others
+    being the block before's. Batch i holds `blocks_per_batch` blocks of inputs (block_size)
+    and targets; what a block does not score is padded (inputs 0, targets `PAD_TARGET`, which
+    no metric counts).
     """
 
     def __init__(
-        self, stream: np.ndarray, bounds: tuple[int, int], block_size: int, blocks_per_batch: int
+        self,
+        stream: np.ndarray,
+        bounds: tuple[int, int],
+        block_size: int,
+        blocks_per_batch: int,
+        stride: int | None = None,
     ) -> None:
         self.stream, self.block_size = stream, block_size
-        self.start, end = bounds
-        self.predictions = max(end - self.start - 1, 0)
-        self.blocks = math.ceil(self.predictions / block_size)
+        self.start, self.end = bounds
+        self.stride = stride or block_size
+        self.predictions = max(self.end - self.start - 1, 0)
+        beyond = max(0, self.predictions - block_size)
+        self.blocks = 0 if not self.predictions else 1 + math.ceil(beyond / self.stride)
         self.blocks_per_batch = max(1, blocks_per_batch)
 
     def __len__(self) -> int:
@@ -424,53 +435,23 @@ class EvalBlocks(Dataset):
         x = np.zeros((rows, T), dtype=np.int64)
         y = np.full((rows, T), PAD_TARGET, dtype=np.int64)
         for r in range(rows):
-            offset = (first + r) * T
-            n = min(T, self.predictions - offset)
-            at = self.start + offset
-            x[r, :n] = self.stream[at : at + n]
-            y[r, :n] = self.stream[at + 1 : at + n + 1]
-        return torch.from_numpy(x), torch.from_numpy(y)
-
-
-class SlidingBlocks(Dataset):
-    """A split read in blocks of `block_size` that overlap by half (`eval_mode=sliding`): every
-    character after the split's first is predicted exactly once, from at least
-    `block_size // 2` characters before it (from all those before it in the first block).
-
-    Window k starts `k * stride` characters into the split; the first scores all its
-    predictions, each later one only its last `stride` (the others score `PAD_TARGET`).
-    """
-
-    def __init__(
-        self, stream: np.ndarray, bounds: tuple[int, int], block_size: int, blocks_per_batch: int
-    ) -> None:
-        self.stream, self.block_size = stream, block_size
-        self.start, self.end = bounds
-        self.stride = max(1, block_size // 2)
-        self.predictions = max(self.end - self.start - 1, 0)
-        beyond = max(0, self.predictions - block_size)
-        self.windows = 0 if not self.predictions else 1 + math.ceil(beyond / self.stride)
-        self.blocks_per_batch = max(1, blocks_per_batch)
-
-    def __len__(self) -> int:
-        return math.ceil(self.windows / self.blocks_per_batch)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        T = self.block_size
-        first = i * self.blocks_per_batch
-        rows = min(self.blocks_per_batch, self.windows - first)
-        x = np.zeros((rows, T), dtype=np.int64)
-        y = np.full((rows, T), PAD_TARGET, dtype=np.int64)
-        for r in range(rows):
             at = self.start + (first + r) * self.stride
             n = min(T, self.end - 1 - at)
             x[r, :n] = self.stream[at : at + n]
             y[r, :n] = self.stream[at + 1 : at + n + 1]
             if first + r:
-                y[r, : T - self.stride] = PAD_TARGET  # scored by the window before
+                y[r, : T - self.stride] = PAD_TARGET  # scored by the block before
         return torch.from_numpy(x), torch.from_numpy(y)
+
+
+class SlidingBlocks(EvalBlocks):
+    """`EvalBlocks` overlapping by half (`charlm-eval mode=sliding`): every character after
+    the first block is predicted from at least `block_size // 2` characters before it."""
+
+    def __init__(
+        self, stream: np.ndarray, bounds: tuple[int, int], block_size: int, blocks_per_batch: int
+    ) -> None:
+        super().__init__(stream, bounds, block_size, blocks_per_batch, max(1, block_size // 2))
 
 
 class CarriedRows(Dataset):
@@ -617,13 +598,13 @@ class RunningText(DataKind):
     CARRIED_ROWS = 16
 
     def mode_batches(self, name: str, mode: str, predictions: int) -> Dataset:
+        self.check_eval_mode(mode)
         self.load()
-        if mode == "sliding":
-            rows = max(1, predictions // self.block_size)
-            return SlidingBlocks(self.stream, self.bounds[name], self.block_size, rows)
         if mode == "carried":
             return CarriedRows(self.stream, self.bounds[name], self.block_size, self.CARRIED_ROWS)
-        return super().mode_batches(name, mode, predictions)
+        rows = max(1, predictions // self.block_size)
+        blocks = SlidingBlocks if mode == "sliding" else EvalBlocks
+        return blocks(self.stream, self.bounds[name], self.block_size, rows)
 
     def training_set(
         self, contract: str, context_size: int, batch_size: int, steps: int, seed: int,

@@ -58,8 +58,8 @@ class OtherProcesses:
     The registry knows charlm's runs only; a test suite, a compiler or any other busy process
     takes cores too, and a run whose torch threads outnumber the cores left to it waits at
     every barrier of its matrix products for a thread the kernel has set aside: beside two
-    busy processes, two threads on two cores ran a GRU 50 times slower than alone, where one
-    thread runs at its share. This reads the machine's CPU time (/proc/stat, Linux) less this
+    busy processes, two threads on two cores ran a GRU 20 times slower than alone, where one
+    thread runs at its share (`make bench-threads ARGS="--model gru"`). This reads the machine's CPU time (/proc/stat, Linux) less this
     process's own. Where /proc/stat counts other cores than this process may use (a container
     shown its host's CPUs, an affinity mask), it says 0: only the registry counts there.
     """

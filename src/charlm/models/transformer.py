@@ -140,25 +140,23 @@ class TransformerLM(SequenceLM):
         return max(1, (3 * self.context_size) // 4)
 
     def text_start(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        window = prompt[:, -self.context_size :]
-        if not self.text_cache:
-            return self(window)[:, -1], (window, None)
-        logits, cache = self._run(window, 0, None)
-        return logits[:, -1], (window, cache)
+        return self._read_window(prompt[:, -self.context_size :])
 
     def text_advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         window, cache = state
         window = torch.cat([window, ids[:, None]], dim=1)
         if window.shape[1] > self.context_size:
-            window = window[:, -self.text_keep() :]  # full: start again from its end
-            cache = None
-        if not self.text_cache:
-            return self(window)[:, -1], (window, None)
-        if cache is None:
-            logits, cache = self._run(window, 0, None)
-        else:
-            logits, cache = self._run(ids[:, None], window.shape[1] - 1, cache)
+            return self._read_window(window[:, -self.text_keep() :])  # full: start again
+        if cache is None:  # text_cache off
+            return self._read_window(window)
+        logits, cache = self._run(ids[:, None], window.shape[1] - 1, cache)
         return logits[:, -1], (window, cache)
+
+    def _read_window(self, window: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """The next character's logits after `window`, read whole; its keys and values are
+        kept for the next characters unless `text_cache` is off."""
+        logits, cache = self._run(window, 0, None)
+        return logits[:, -1], (window, cache if self.text_cache else None)
 
     def start(self, n: int) -> tuple[torch.Tensor, Any]:
         idx = torch.zeros((n, 1), dtype=torch.long, device=self._device())
