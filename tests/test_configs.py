@@ -77,13 +77,11 @@ PARTNERS = {
     ("data", "gates"): ["model=linear_classifier", "callbacks=classifier"],
     ("data", "fizzbuzz"): ["model=mlp_classifier", "callbacks=classifier"],
     ("callbacks", "classifier"): ["data=token", "model=mlp_classifier"],
-    # Multi-process runs take one update per batch (build_run refuses chunks).
-    ("trainer", "ddp_sim"): ["data.steps_per_batch=1"],
 }
 
 
 # Presets that need hardware this machine lacks: composed and checked, not instantiated.
-NEEDS_GPU = {("trainer", "gpu"), ("trainer", "ddp")}
+NEEDS_GPU = {("trainer", "gpu")}
 
 
 @pytest.mark.slow

@@ -87,6 +87,8 @@ def register_resolvers() -> None:
     `${run_id:}`: a per-process random suffix, so runs started in the same second never collide.
     `${scale:N,f}`: int(N * f), e.g. the step at which a schedule decays.
     `${cwd:}`: the directory the program was started in (usable before Hydra's own config is).
+    `${launch:devices,auto}`: processes per node (devices), nodes (num_nodes) or world size as
+    torchrun or srun set them, else the default (`charlm.launch.launch_value`).
     """
     if not OmegaConf.has_resolver("cwd"):
         OmegaConf.register_new_resolver("cwd", os.getcwd, use_cache=True)
@@ -96,6 +98,10 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("scale", lambda n, f: int(int(n) * float(f)))
     if not OmegaConf.has_resolver("data_contract"):
         OmegaConf.register_new_resolver("data_contract", data_contract)
+    if not OmegaConf.has_resolver("launch"):
+        from charlm.launch import launch_value
+
+        OmegaConf.register_new_resolver("launch", launch_value)
 
 
 def data_contract(target: str) -> str:

@@ -77,23 +77,27 @@ def format_metric(name: str, value: Any) -> str:
     return format(int(value) if info.fmt == "d" else value, info.fmt)
 
 
-def prediction_metrics(vocab_size: int) -> dict[str, Metric]:
+def prediction_metrics(vocab_size: int, sync: bool = True) -> dict[str, Metric]:
     """The metrics of a language model's predictions, besides its loss: each is updated with
-    (logits, targets) of the predicted characters and named as in `METRICS`."""
+    (logits, targets) of the predicted characters and named as in `METRICS` (summed over the
+    processes of a run unless `sync` is False)."""
     from torchmetrics.classification import MulticlassAccuracy
 
-    return {"acc": MulticlassAccuracy(num_classes=vocab_size, average="micro")}
+    return {
+        "acc": MulticlassAccuracy(num_classes=vocab_size, average="micro", sync_on_compute=sync)
+    }
 
 
 class LMMetrics(torch.nn.Module):
     """Running loss, ppl, bpc and acc of a language model (torchmetrics, synced across processes)."""
 
-    def __init__(self, vocab_size: int) -> None:
+    def __init__(self, vocab_size: int, sync: bool = True) -> None:
         from torchmetrics import MeanMetric, MetricCollection
 
         super().__init__()
-        self.nll = MeanMetric()  # loss, ppl and bpc all derive from it
-        self.predictions = MetricCollection(prediction_metrics(vocab_size))
+        # loss, ppl and bpc all derive from it; sync=False: this process's batches alone.
+        self.nll = MeanMetric(sync_on_compute=sync)
+        self.predictions = MetricCollection(prediction_metrics(vocab_size, sync))
 
     def update(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
         """Logits (..., vocab) and targets (...): windows or padded sequences alike.
@@ -166,7 +170,8 @@ def evaluate_lm(
         for x, y in batches:
             logits = logits_for(model, x, y)
             if metrics is None:
-                metrics = LMMetrics(logits.shape[-1])
+                # Every process of a multi-process run scores the whole split itself.
+                metrics = LMMetrics(logits.shape[-1], sync=False)
             metrics.update(logits, y)
             count += int((y != PAD_TARGET).sum())
     finally:

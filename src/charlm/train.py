@@ -26,6 +26,7 @@ from charlm.config import (
 )
 from charlm.data.protocol import check_data, check_fits
 from charlm.errors import ConfigError, NonFiniteError, config_section
+from charlm.launch import this_launch
 from charlm.lit.base import NonFiniteLossError
 from charlm.lit.quiet import quiet_lightning
 from charlm.lit.run_control import model_checkpoint
@@ -114,15 +115,9 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
         check_resume(resumed, task.net, datamodule, cfg.ckpt_path)
     schedule = connect_run(cfg, datamodule, task)
     trainer = build_trainer(cfg, schedule, datamodule.has_split("val"), extra_callbacks)
-    if trainer.world_size > 1 and schedule.chunk > 1:
-        # Said here, before any process starts, as well as by the DataModule in each process.
-        raise ConfigError(
-            f"data.steps_per_batch={schedule.chunk}: multi-process training ({trainer.world_size}"
-            " processes) takes one update per batch; add data.steps_per_batch=1"
-        )
     output_dir.mkdir(parents=True, exist_ok=True)
     save = getattr(getattr(datamodule, "vocab", None), "save", None)
-    if callable(save):
+    if callable(save) and this_launch().rank == 0:
         # A run of tokens keeps its tokenizer beside its checkpoints (which hold it too).
         save(output_dir / "tokenizer.json")
     return TrainingRun(cfg, datamodule, task, trainer, output_dir)
@@ -285,16 +280,20 @@ def record(run: TrainingRun, train_time: float, share: Any) -> dict[str, Any]:
         best_checkpoint=run.best or None,
         last_checkpoint=run.last or None,
         output_dir=str(run.output_dir),
+        # Processes that trained (each its own minibatches) and the minibatch of one update.
+        world_size=run.trainer.world_size,
+        global_batch_size=(cfg.data.get("batch_size") or 0) * run.trainer.world_size or None,
     )
     modes = getattr(getattr(datamodule, "data", None), "eval_modes", None)
     if modes:  # how the splits were read: `charlm-eval mode=` reads them the other ways
         metrics["evaluation"] = modes[0]
     metrics = run.metrics = finite_json(metrics)
+    log.debug("metrics: %s", json.dumps(metrics, allow_nan=False))
+    if not run.trainer.is_global_zero:
+        return metrics  # rank 0 writes the run's record
     (run.output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
     _log_hparams(run.trainer, cfg, metrics)
-    log.debug("metrics: %s", json.dumps(metrics, allow_nan=False))
-    if run.trainer.is_global_zero:
-        print(closing_summary(metrics), flush=True)
+    print(closing_summary(metrics), flush=True)
     return metrics
 
 

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from charlm.config import config_dir, release_run_dir
 from charlm.errors import report_errors
+from charlm.launch import rank_zero_run_dir
 from charlm.train import RunInterrupted, train
 
 log = logging.getLogger("charlm.train")
@@ -44,6 +45,7 @@ def run_sweep_job(cfg: DictConfig) -> float | None:
         return float(cfg.get("failure_value", 1.0e9))
 
 
+@rank_zero_run_dir
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 @report_errors("charlm-train")
 def main(cfg: DictConfig) -> float | None:

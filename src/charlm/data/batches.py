@@ -102,3 +102,21 @@ class TensorSlices(Dataset):
             raise IndexError(i)
         window = slice(i * self.batch_size, (i + 1) * self.batch_size)
         return tuple(t[window] for t in self.tensors)
+
+
+class Share(Dataset):
+    """Process `rank`'s share of the batches of an evaluation split, among `world` processes:
+    batches rank, rank + world, ... Every batch is in exactly one share, and none is repeated
+    to even them out (as torch's DistributedSampler does), so the figures summed over the
+    processes are those of the whole split."""
+
+    def __init__(self, batches: Dataset, rank: int, world: int) -> None:
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __len__(self) -> int:
+        return max(0, math.ceil((len(self.batches) - self.rank) / self.world))  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> object:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.batches[self.rank + i * self.world]

@@ -137,11 +137,11 @@ class LanguageDataModule(StepDataModule):
         self.setup()
         return self.context_size if self.contract == "windows" else self.data.longest()
 
-    def eval_dataloader(self, name: str) -> DataLoader:
-        """Split `name` in order, in batches of about `eval_batch_size` predictions."""
+    def eval_dataloader(self, name: str, predictions: int | None = None) -> DataLoader:
+        """Split `name` in order, in batches of about `eval_batch_size` (or `predictions`)."""
         self.setup()
         batches = self.data.eval_batches(
-            name, self.contract, self.context_size, self.eval_predictions()
+            name, self.contract, self.context_size, predictions or self.eval_predictions()
         )
         return DataLoader(batches, batch_size=None)
 

@@ -47,8 +47,8 @@ class TaskData(Protocol):
         """Chunks of `steps_per_batch` minibatches (`charlm.data.Chunk`)."""
         ...
 
-    def eval_dataloader(self, name: str) -> DataLoader:
-        """Split `name` in order, as `(x, y)` batches."""
+    def eval_dataloader(self, name: str, predictions: int | None = None) -> DataLoader:
+        """Split `name` in order, as `(x, y)` batches (of about `predictions` predictions)."""
         ...
 
 

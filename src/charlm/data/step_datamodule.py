@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from charlm.data.batches import Chunk, RandomBatches, TensorSlices
+from charlm.data.batches import Chunk, RandomBatches, Share, TensorSlices
 from charlm.errors import CharlmError, check_positive_ints
 
 
@@ -78,11 +78,6 @@ class StepDataModule(L.LightningDataModule):
         dataset = self.training_set(self.seed + rank)
         if self._has_trainer():
             trainer = self.trainer
-            if trainer.world_size > 1 and self.steps_per_batch > 1:
-                raise CharlmError(
-                    f"data.steps_per_batch={self.steps_per_batch}: multi-process training "
-                    "(trainer=ddp, ddp_sim) takes one update per batch; add data.steps_per_batch=1"
-                )
             # Each iteration starts after the last chunk the run has consumed (a resumed run too).
             dataset.position = lambda: trainer.global_step // self.steps_per_batch
             if trainer.max_steps > 0:
@@ -108,11 +103,12 @@ class StepDataModule(L.LightningDataModule):
     def _has_trainer(self) -> bool:
         return getattr(self, "trainer", None) is not None
 
-    def eval_dataloader(self, name: str) -> DataLoader:
-        """One split in order, in batches of `eval_batch_size`."""
+    def eval_dataloader(self, name: str, predictions: int | None = None) -> DataLoader:
+        """One split in order, in batches of `eval_batch_size` (or `predictions`)."""
         x, y = self.splits[name]
         # eval_batch_size counts predictions: a row of a padded sequence holds several.
-        rows = max(1, self.eval_predictions() // y[0].numel()) if len(y) else 1
+        predictions = predictions or self.eval_predictions()
+        rows = max(1, predictions // y[0].numel()) if len(y) else 1
         return DataLoader(TensorSlices(x, y, batch_size=rows), batch_size=None)
 
     def eval_predictions(self) -> int:
@@ -120,7 +116,27 @@ class StepDataModule(L.LightningDataModule):
         return self.eval_batch_size
 
     def val_dataloader(self) -> DataLoader:
-        return self.eval_dataloader("val")
+        return self._shared("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self.eval_dataloader("test")
+        return self._shared("test")
+
+    def _shared(self, name: str) -> DataLoader:
+        """Split `name` for the Trainer: in a run of several processes, this process's share of
+        its batches (`Share`), the task's metrics summing the shares (torchmetrics)."""
+        loader = self.eval_dataloader(name)
+        trainer = self.trainer if self._has_trainer() else None
+        if trainer is None or trainer.world_size < 2:
+            return loader
+        world, predictions = trainer.world_size, self.eval_predictions()
+        # Every process needs a batch: each one's metrics take part in summing the shares.
+        while len(loader.dataset) < world and predictions > 1:
+            predictions //= 2
+            loader = self.eval_dataloader(name, predictions)
+        if len(loader.dataset) < world:
+            raise CharlmError(
+                f"the {name} split is too small to share among {world} processes (it holds "
+                f"{len(loader.dataset)} predictions): use fewer processes or a larger {name} "
+                "share in data.split"
+            )
+        return DataLoader(Share(loader.dataset, trainer.global_rank, world), batch_size=None)

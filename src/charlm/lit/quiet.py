@@ -10,9 +10,11 @@ from contextlib import contextmanager
 # Lightning's messages that do not apply to a charlm run or repeat what it says itself: the
 # chunked batches' length warning (RandomBatches has a length for the progress bar and runs in
 # no worker), a deprecation inside Lightning, an advertisement, the validation interval in
-# Lightning batches (charlm's is in updates), and the test's checkpoint restore.
+# Lightning batches (charlm's is in updates), the test's checkpoint restore, and the advice to
+# sync logged values across processes (charlm logs torchmetrics' figures, summed over them).
 QUIET_WARNINGS = (
     r"Your `IterableDataset` has `__len__` defined",
+    r"It is recommended to use `self.log\('.*', \.\.\., sync_dist=True\)`",
     r".*isinstance\(treespec, LeafSpec\)",
 )
 QUIET_MESSAGES = (

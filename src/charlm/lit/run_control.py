@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
 
 from charlm.errors import CharlmError
 
@@ -142,9 +143,10 @@ class ResumableCheckpoint(ModelCheckpoint):
                 # The record cannot be carried over without its files: start it afresh.
                 super().load_state_dict(state_dict)
                 return
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
-                shutil.copy2(source, target)
+            if rank_zero_only.rank == 0:  # one copy; the other processes only record it
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    shutil.copy2(source, target)
             copies[path] = str(target)
         super().load_state_dict(
             {

@@ -1,0 +1,230 @@
+"""Multi-process runs as a cluster starts them: `torchrun`, or `srun`'s environment for 2 tasks
+on one node; two CPU processes (gloo) of one thread each. One run directory, written by rank 0
+alone, and the figures of a one-process evaluation of the same checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from commands import BIN, run_command
+from conftest import TINY_WORDS
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("distributed")]
+
+TESTS = Path(__file__).resolve().parent
+COMMON = (
+    "trainer=ddp_cpu", "trainer.max_steps=60", "trainer.val_check_interval=20",
+    "data.split=[0.6,0.2,0.2]", "callbacks.progress_bar=null", "seed=3",
+)  # fmt: skip
+KINDS = {
+    "words": ("data.steps_per_batch=10",),
+    "text": (
+        "data=text",
+        "model=gru",
+        "model.net.hidden_size=16",
+        "model.net.emb_size=8",
+        "data.block_size=16",
+        "data.batch_size=4",
+        "data.steps_per_batch=10",
+    ),
+    "lines": (
+        "data=lines",
+        "model=gru",
+        "model.net.hidden_size=16",
+        "model.net.emb_size=8",
+        "data.batch_size=4",
+        "data.steps_per_batch=10",
+    ),
+}
+
+
+def _data(tmp_path: Path, kind: str) -> str:
+    if kind == "words":
+        path = tmp_path / "words.txt"
+        path.write_text("\n".join(TINY_WORDS) + "\n", encoding="utf-8")
+    else:
+        rng = random.Random(0)
+        lines = [" ".join(rng.choices(TINY_WORDS, k=rng.randint(2, 6))) for _ in range(150)]
+        path = tmp_path / "story.txt"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return f"data.path={path}"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC"))}
+    return {**env, "PYTHONPATH": str(TESTS), "PYTHONUNBUFFERED": "1", **extra}
+
+
+def _torchrun(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2",
+         str(BIN / "charlm-train"), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300, env=_env(),
+    )  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _srun(cwd: Path, *args: str) -> list[subprocess.CompletedProcess]:
+    """Two tasks on one node, with the variables srun sets for each."""
+    port = str(_free_port())
+    procs = []
+    for rank in range(2):
+        env = _env(
+            SLURM_NTASKS="2", SLURM_NTASKS_PER_NODE="2", SLURM_NNODES="1", SLURM_PROCID=str(rank),
+            SLURM_LOCALID=str(rank), SLURM_NODEID="0", SLURM_JOB_ID="4242",
+            SLURM_JOB_NAME="charlm", SLURM_NODELIST="127.0.0.1", MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=port,
+        )  # fmt: skip
+        procs.append(
+            subprocess.Popen(
+                [str(BIN / "charlm-train"), *args],
+                cwd=cwd,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )  # fmt: skip
+        )
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return done
+
+
+def _one_run(cwd: Path) -> Path:
+    """The one run directory under cwd/logs, checked to hold a whole run."""
+    runs = sorted((cwd / "logs" / "train" / "runs").iterdir())
+    assert len(runs) == 1, runs
+    run = runs[0]
+    assert {p.name for p in run.iterdir()} >= {"metrics.json", "checkpoints", "tensorboard"}
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    # One TensorBoard run, written by one process: event files are named ...<host>.<pid>.<n>.
+    events = list((run / "tensorboard").rglob("events.out.tfevents*"))
+    assert events and len({e.name.split(".")[-2] for e in events}) == 1, events
+    return run
+
+
+def _same_as_one_process(run: Path, cwd: Path) -> dict:
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["steps"] == 60
+    batch = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())["data"]["batch_size"]
+    assert metrics["global_batch_size"] == 2 * batch
+    ckpt = Path(metrics["best_checkpoint"] or metrics["last_checkpoint"])
+    out = run_command("charlm-eval", f"ckpt={ckpt}", f"output={cwd / 'eval.json'}", cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    again = json.loads((cwd / "eval.json").read_text())["results"]
+    for split in ("train", "val", "test"):
+        assert metrics[split]["loss"] == pytest.approx(again[split]["loss"], rel=1e-6)
+    return metrics
+
+
+@pytest.mark.parametrize("kind", ["words", "text"])
+def test_torchrun_trains_one_run_with_the_figures_of_one_process(tmp_path, kind):
+    ranks = tmp_path / "ranks"
+    out = _torchrun(
+        tmp_path, _data(tmp_path, kind), *KINDS[kind], *COMMON,
+        "+callbacks.ranks._target_=helpers.ddp.SaveRankWeights", f"+callbacks.ranks.dir={ranks}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = _one_run(tmp_path)
+    assert "charlm-rank" not in " ".join(os.listdir(tmp_path))
+    _same_as_one_process(run, tmp_path)
+    # Chunks of 10 updates a Lightning batch: every update's gradients are summed over the
+    # processes, which drew different minibatches, so their weights end the same.
+    first, second = (torch.load(ranks / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert not torch.equal(first["batches"], second["batches"])
+    for key in first["weights"]:
+        assert torch.equal(first["weights"][key], second["weights"][key]), key
+
+
+def test_lines_train_under_torchrun(tmp_path):
+    out = _torchrun(tmp_path, _data(tmp_path, "lines"), *KINDS["lines"], *COMMON)
+    assert out.returncode == 0, out.stderr[-3000:]
+    _same_as_one_process(_one_run(tmp_path), tmp_path)
+
+
+def test_srun_tasks_train_one_run_with_the_figures_of_one_process(tmp_path):
+    done = _srun(tmp_path, _data(tmp_path, "words"), *KINDS["words"], *COMMON)
+    for proc in done:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    run = _one_run(tmp_path)
+    _same_as_one_process(run, tmp_path)
+    # Rank 0 prints the closing table; the other ranks say nothing of their own.
+    assert "run directory:" in done[0].stdout and "run directory:" not in done[1].stdout
+
+
+def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path):
+    data = _data(tmp_path, "words")
+    common = (data, *KINDS["words"], *COMMON)
+    straight = _torchrun(tmp_path, *common, "hydra.run.dir=straight")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    killed = _torchrun(
+        tmp_path, *common, "hydra.run.dir=killed", "+callbacks.die._target_=helpers.ddp.DieAt",
+        "+callbacks.die.step=45",
+    )  # fmt: skip
+    assert killed.returncode != 0 and "killed at step" in killed.stderr
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 40
+    resumed = _torchrun(tmp_path, *common, f"ckpt_path={last}", "hydra.run.dir=resumed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert a["steps"] == b["steps"] == 60
+    for split in ("train", "val", "test"):
+        assert a[split]["loss"] == pytest.approx(b[split]["loss"], rel=1e-6)
+
+
+def test_a_bad_config_stops_every_rank_with_status_2_and_one_line(tmp_path):
+    out = _torchrun(tmp_path, _data(tmp_path, "words"), *COMMON, "data.batch_size=0")
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.startswith("charlm-train: error:")]
+    assert len(lines) == 2 and len(set(lines)) == 1 and "data.batch_size" in lines[0], out.stderr
+    # torchrun's report of its failed workers: each exited with status 2.
+    assert out.stderr.count("exitcode  : 2") + out.stderr.count("exitcode: 2") >= 1, out.stderr
+    # As in one process, the run directory holds the config and the log of the refusal: one.
+    assert len(list((tmp_path / "logs" / "train" / "runs").iterdir())) == 1
+
+
+def test_srun_tasks_of_a_bad_config_each_exit_with_status_2(tmp_path):
+    done = _srun(tmp_path, _data(tmp_path, "words"), *COMMON, "model.net.hidden_size=-1")
+    for proc in done:
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_launch_reads_torchrun_and_srun_environments(monkeypatch):
+    from charlm.launch import Launch, launch_value, this_launch
+
+    for key in list(os.environ):
+        if key.startswith(("SLURM_", "TORCHELASTIC")):
+            monkeypatch.delenv(key)
+    assert this_launch() == Launch()
+    assert launch_value("devices", "auto") == "auto"
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4(x2)")
+    monkeypatch.setenv("SLURM_PROCID", "5")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    monkeypatch.setenv("SLURM_JOB_NAME", "charlm")
+    assert this_launch() == Launch("srun", 5, 1, 8, 4)
+    assert (launch_value("devices"), launch_value("num_nodes")) == (4, 2)
+    # torchrun inside a SLURM allocation: torchrun's ranks, as Lightning reads them.
+    for key, value in dict(
+        TORCHELASTIC_RUN_ID="x", RANK="3", LOCAL_RANK="1", WORLD_SIZE="4", LOCAL_WORLD_SIZE="2",
+        GROUP_RANK="1",
+    ).items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    assert this_launch() == Launch("torchrun", 3, 1, 4, 2)
