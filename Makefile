@@ -10,7 +10,7 @@ ARGS ?=
 WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
+.PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ bench-profile: install data ## Where the loop's time goes: charlm's cost per upd
 
 bench-threads: install data ## Runs sharing the machine: one alone, two at once, a joblib sweep of two, auto against null (about 3 minutes; ARGS="--model gru": a Shakespeare GRU beside another and beside busy processes, 8 minutes)
 	$(BIN)/python bench/threads.py $(ARGS)
+
+bench-ddp: install data ## Multi-process training here: 2 processes x 1 thread (torchrun, DDP) against 1 x 2 threads, bengio2003 and the Shakespeare GRU (about 5 minutes)
+	$(BIN)/python bench/ddp_speed.py $(ARGS)
 
 bench-scale: install data ## Scale benchmark: civil_mots.txt against a 346k-word list (apt-get install wfrench)
 	$(BIN)/python bench/scale.py $(ARGS)

@@ -62,3 +62,41 @@ def test_training_and_evaluation_batches_reach_the_device(tmp_path, tiny_corpus,
         tensors = [t for t in (moved if isinstance(moved, (tuple, list)) else [moved])
                    if isinstance(t, torch.Tensor)]  # fmt: skip
         assert tensors and all(t.device == META for t in tensors), kind
+
+
+def test_device_names_and_the_ones_this_machine_lacks():
+    from charlm.checkpoint import device_for
+    from charlm.errors import CharlmError
+
+    assert device_for("cpu") == torch.device("cpu")
+    assert device_for("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(CharlmError, match=r"device=cuda:99: this machine has \d+ CUDA device"):
+        device_for("cuda:99")
+    with pytest.raises(CharlmError, match="'gpu0': not a device; use auto, cpu, cuda"):
+        device_for("gpu0")
+    with pytest.raises(CharlmError, match="device=meta: charlm's commands run on"):
+        device_for("meta")
+
+
+@pytest.mark.slow
+def test_sample_and_eval_take_a_device(trained_run, tmp_path):
+    import json
+
+    from commands import run_command
+
+    ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
+    output = f"output={tmp_path / 'refused.json'}"
+    for command, *extra in (("charlm.commands.sample",), ("charlm.commands.evaluate", output)):
+        out = run_command(command, f"ckpt={ckpt}", "device=cuda:99", *extra)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert out.stderr.strip().count("\n") == 0 and "device=cuda:99" in out.stderr
+    assert not (tmp_path / "refused.json").exists()
+    figures = {}
+    for device in ("cpu", "auto"):
+        output = tmp_path / f"{device}.json"
+        out = run_command("charlm.commands.evaluate", f"ckpt={ckpt}", f"device={device}",
+                          f"output={output}")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        figures[device] = json.loads(output.read_text())["results"]["test"]["loss"]
+    assert figures["cpu"] == pytest.approx(trained_run["metrics"]["test"]["loss"], rel=1e-6)
+    assert figures["auto"] == pytest.approx(figures["cpu"], rel=1e-5)

@@ -167,6 +167,24 @@ def test_srun_tasks_train_one_run_with_the_figures_of_one_process(tmp_path):
     assert "run directory:" in done[0].stdout and "run directory:" not in done[1].stdout
 
 
+def test_a_multirun_whose_jobs_are_two_process_runs(tmp_path):
+    # As hydra/launcher=slurm with tasks_per_node=2 runs it: every task runs each job of the
+    # sweep, in the job's directory.
+    sweep = tmp_path / "sweep"
+    done = _srun(
+        tmp_path, "-m", _data(tmp_path, "words"), *KINDS["words"], *COMMON,
+        f"hydra.sweep.dir={sweep}", "model.net.hidden_size=8,16",
+    )  # fmt: skip
+    for proc in done:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    for job, hidden in (("0", 8), ("1", 16)):
+        metrics = json.loads((sweep / job / "metrics.json").read_text())
+        assert metrics["world_size"] == 2 and metrics["steps"] == 60
+        config = yaml.safe_load((sweep / job / ".hydra" / "config.yaml").read_text())
+        assert config["model"]["net"]["hidden_size"] == hidden
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+
+
 def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path):
     data = _data(tmp_path, "words")
     common = (data, *KINDS["words"], *COMMON)
@@ -221,6 +239,12 @@ def test_launch_reads_torchrun_and_srun_environments(monkeypatch):
     monkeypatch.setenv("SLURM_JOB_NAME", "charlm")
     assert this_launch() == Launch("srun", 5, 1, 8, 4)
     assert (launch_value("devices"), launch_value("num_nodes")) == (4, 2)
+    monkeypatch.delenv("SLURM_NTASKS_PER_NODE")  # sbatch without --ntasks-per-node
+    monkeypatch.setenv("SLURM_TASKS_PER_NODE", "2(x4)")
+    assert this_launch().local_world_size == 2 and launch_value("num_nodes") == 4
+    monkeypatch.delenv("SLURM_TASKS_PER_NODE")
+    monkeypatch.setenv("SLURM_NNODES", "2")
+    assert this_launch().local_world_size == 4
     # torchrun inside a SLURM allocation: torchrun's ranks, as Lightning reads them.
     for key, value in dict(
         TORCHELASTIC_RUN_ID="x", RANK="3", LOCAL_RANK="1", WORLD_SIZE="4", LOCAL_WORLD_SIZE="2",
@@ -228,3 +252,27 @@ def test_launch_reads_torchrun_and_srun_environments(monkeypatch):
     ).items():  # fmt: skip
         monkeypatch.setenv(key, value)
     assert this_launch() == Launch("torchrun", 3, 1, 4, 2)
+
+
+@pytest.mark.parametrize("script", ["one_node.sbatch", "several_nodes.sbatch"])
+def test_the_sbatch_scripts_start_charlm_train_under_srun_with_a_config_that_composes(
+    tmp_path, make_cfg, script
+):
+    path = TESTS.parent / "docs" / "slurm" / script
+    assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
+    # A stand-in srun that records what the script asks it to start.
+    srun = tmp_path / "bin" / "srun"
+    srun.parent.mkdir()
+    srun.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$SRUN_ARGS"\n')
+    srun.chmod(0o755)
+    env = {**_env(), "PATH": f"{srun.parent}:{os.environ['PATH']}", "SLURM_JOB_ID": "77",
+           "SRUN_ARGS": str(tmp_path / "args")}  # fmt: skip
+    done = subprocess.run(["bash", str(path), "experiment=bengio2003", "trainer.max_steps=5"],
+                          env=env, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    program, *overrides = (tmp_path / "args").read_text().splitlines()
+    assert program.endswith("charlm-train")
+    assert "hydra.run.dir=logs/train/runs/slurm-77" in overrides
+    cfg = make_cfg(*(o for o in overrides if not o.startswith("hydra.")))
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.max_steps == 5
+    assert cfg.model.net.hidden_size == make_cfg("experiment=bengio2003").model.net.hidden_size

@@ -63,6 +63,28 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def device_for(name: str | None) -> torch.device:
+    """The torch device a command's `device=` names: `auto` (a GPU where there is one, else the
+    CPU, as Lightning's `accelerator: auto` chooses), `cpu`, `cuda` or `cuda:N`. A device this
+    machine lacks is refused in one line, before anything is loaded onto it."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(str(name))
+    except (RuntimeError, ValueError):
+        raise CharlmError(f"device={name!r}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise CharlmError(
+                f"device={name}: this machine has {count} CUDA device(s); use device=cpu, or "
+                "device=auto to take a GPU where there is one"
+            )
+    elif device.type != "cpu":
+        raise CharlmError(f"device={name}: charlm's commands run on auto, cpu, cuda or cuda:N")
+    return device
+
+
 def load_model(path: str | Path | Sequence[str | Path]) -> CharLM:
     """The trained network of a charlm checkpoint, with `.vocab` and `.config`, in eval mode.
 

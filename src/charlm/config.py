@@ -140,7 +140,10 @@ def claim_run_dir(run_dir: Path) -> str:
         import fcntl
     except ImportError:  # no flock (Windows): the used-directory check alone
         return used_run_dir_error(run_dir)
-    if int(os.environ.get("RANK") or os.environ.get("LOCAL_RANK") or 0) > 0:
+    from charlm.launch import this_launch
+
+    # Lightning's own subprocesses (ddp, ddp_sim) say LOCAL_RANK; torchrun and srun, their own.
+    if this_launch().rank > 0 or int(os.environ.get("RANK") or os.environ.get("LOCAL_RANK") or 0):
         return ""
     key = str(Path(run_dir).resolve())
     if key in _CLAIMED:

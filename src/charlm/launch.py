@@ -67,7 +67,11 @@ def this_launch() -> Launch:
             rank=int(env.get("SLURM_PROCID", 0)),
             local_rank=int(env.get("SLURM_LOCALID", 0)),
             world_size=tasks,
-            local_world_size=_count(env.get("SLURM_NTASKS_PER_NODE"), tasks),
+            # --ntasks-per-node when given; else sbatch's count for this node (`4(x2)`).
+            local_world_size=_count(
+                env.get("SLURM_NTASKS_PER_NODE") or env.get("SLURM_TASKS_PER_NODE"),
+                tasks // max(_count(env.get("SLURM_NNODES"), 1), 1),
+            ),
         )
     return Launch()
 

@@ -7,6 +7,7 @@ says how it is formatted and whether charlm-report's short table shows it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -166,12 +167,16 @@ def evaluate_lm(
     model.eval()
     metrics: LMMetrics | None = None
     count = 0
+    # Batches go where the model is (`charlm-eval device=cuda`); a model without weights, and
+    # batches already there, stay as they are.
+    device = next(itertools.chain(model.parameters(), model.buffers()), torch.empty(0)).device
     try:
         for x, y in batches:
+            x, y = x.to(device), y.to(device)
             logits = logits_for(model, x, y)
             if metrics is None:
                 # Every process of a multi-process run scores the whole split itself.
-                metrics = LMMetrics(logits.shape[-1], sync=False)
+                metrics = LMMetrics(logits.shape[-1], sync=False).to(device)
             metrics.update(logits, y)
             count += int((y != PAD_TARGET).sum())
     finally:

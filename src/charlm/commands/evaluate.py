@@ -8,7 +8,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from charlm.checkpoint import load_model
+from charlm.checkpoint import device_for, load_model
 from charlm.config import config_dir
 from charlm.data.registry import model_data
 from charlm.errors import CharlmError, check_options, check_output, report_errors
@@ -30,6 +30,7 @@ def main(cfg: DictConfig) -> None:
             "output": "path|null",
             "resplit": "bool",
             "mode": "str|null",
+            "device": "str|null",
         },
     )
     # One checkpoint, or several (ckpt=[a.ckpt,b.ckpt]) evaluated as one ensemble.
@@ -38,7 +39,8 @@ def main(cfg: DictConfig) -> None:
     name = first.stem if len(ckpts) == 1 else "ensemble"
     output = Path(cfg.output) if cfg.get("output") else first.parent / f"eval-{name}.json"
     check_output(output, [*ckpts, cfg.get("words"), cfg.get("data_path")])
-    model = load_model(ckpts)
+    device = device_for(cfg.get("device"))
+    model = load_model(ckpts).to(device)
     data = model_data(model, cfg.get("data_path"))
     check_output(output, data.paths)  # the data the run read, by any name
     mode = cfg.get("mode")

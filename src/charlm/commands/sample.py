@@ -9,7 +9,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from charlm.checkpoint import load_model
+from charlm.checkpoint import device_for, load_model
 from charlm.config import config_dir, free_text
 from charlm.data.kinds import WORDS_PER_CHUNK
 from charlm.data.registry import model_data
@@ -28,6 +28,7 @@ SAMPLE_OPTIONS = {
     "resplit": "bool",
     "progress": "bool|null",
     "prompt": "str|null",
+    "device": "str|null",
     "length": "int>=1",
 }
 
@@ -44,7 +45,8 @@ def main(cfg: DictConfig) -> None:
         if isinstance(value, int | float) and not isinstance(value, bool):
             cfg[key] = str(value)
     check_options(cfg, SAMPLE_OPTIONS)
-    model = load_model(cfg.ckpt)
+    device = device_for(cfg.get("device"))
+    model = load_model(cfg.ckpt).to(device)
     data = model_data(model, cfg.get("data_path"))
     options = OmegaConf.to_container(cfg, resolve=True)
     progress = None
