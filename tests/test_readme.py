@@ -55,7 +55,18 @@ def command_lines(text: str) -> list[list[str]]:
     lines = [line for block in blocks(text, "bash") for line in block.splitlines()]
     # Placeholders such as <run> stand for a path: any path composes the same.
     lines = [re.sub(r"<[^>]+>", "x", line) for line in lines]
-    return [shlex.split(line, comments=True) for line in lines if line.strip()]
+    commands = [shlex.split(line, comments=True) for line in lines if line.strip()]
+    return [launched(words) for words in commands if words]
+
+
+def launched(words: list[str]) -> list[str]:
+    """The command a launcher starts (`torchrun --nproc_per_node=2 charlm-train ...`), else
+    `words` as they are."""
+    if Path(words[0]).name in ("torchrun", "srun"):
+        for i, word in enumerate(words):
+            if Path(word).name.startswith("charlm-"):
+                return words[i:]
+    return words
 
 
 def slug(heading: str) -> str:
