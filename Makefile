@@ -10,7 +10,7 @@ ARGS ?=
 WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-big-text bench-tokens-eval redteam clean
+.PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-big-text bench-tokens-eval redteam exercises clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ notebooks: install data ## Execute the course's lessons (notebooks/*.py) into bu
 		$(BIN)/jupyter nbconvert --log-level WARN --to html build/notebooks/$$name.ipynb || exit 1; \
 	done
 	@echo "executed: build/notebooks/*.ipynb (open in Jupyter) and *.html (open in a browser)"
+
+exercises: install ## The students' notebooks: build/exercises/NN_*.ipynb, each lesson with its solutions replaced by stubs (nbgrader's ClearSolutions)
+	$(BIN)/python -m charlm.course.exercises --lessons notebooks --out build/exercises
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check src tests bench notebooks

@@ -18,13 +18,15 @@
 # %%
 # %matplotlib inline
 import os
-from pathlib import Path
+
+import torch.nn.functional as F
 
 import charlm
+from charlm.course import racine, verifier_predicteur
 from charlm.figures import decision_boundary_figure
 
-# La racine du dépôt charlm (data/, logs/) ; les tests la remplacent par un dossier temporaire.
-ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
+# La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
+ROOT = racine()
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
 
 # %% [markdown]
@@ -64,6 +66,25 @@ for row, probs, token in zip(
     x.tolist(), prediction.probs.tolist(), prediction.labels.tolist(), strict=True
 ):
     print(row, "->", token, f"(P = {max(probs):.3f})")
+
+# %% [markdown]
+# ## À vous : prédire un token
+#
+# Écrivez `predire(logits)` en PyTorch : pour des logits (un exemple par ligne, un score par
+# token), les probabilités de chaque ligne (un softmax sur la bonne dimension) et le token le
+# plus probable de chaque ligne. Puis exécutez la vérification.
+
+
+# %% tags=["exercice"]
+def predire(logits):
+    ### BEGIN SOLUTION
+    probs = F.softmax(logits, dim=1)
+    return probs, probs.argmax(dim=1)
+    ### END SOLUTION
+
+
+# %% tags=["exercice"]
+verifier_predicteur(predire)
 
 # %% [markdown]
 # ## Le chiffre clé

@@ -10,15 +10,51 @@
 # %%
 # %matplotlib inline
 import os
-from pathlib import Path
+
+import torch
 
 import charlm
+from charlm.course import racine, verifier_encodage, verifier_fizzbuzz
 from charlm.data.tables import FIZZBUZZ_CLASSES, fizzbuzz_text
 from charlm.figures import confusion_figure
 
-ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
+# La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
+ROOT = racine()
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
 STEPS = ["trainer.max_steps=3000", "trainer.val_check_interval=1000"] if QUICK else []
+
+# %% [markdown]
+# ## À vous : les classes et l'encodage du TD1
+#
+# `classe(n)` : 0 pour le nombre lui-même, 1 pour fizz, 2 pour buzz, 3 pour fizzbuzz.
+# `encoder_binaire(n, chiffres)` : les `chiffres` bits de n en flottants, le bit de poids faible
+# d'abord (le `binary_encode` du TD1).
+
+
+# %% tags=["exercice"]
+def classe(n):
+    ### BEGIN SOLUTION
+    if n % 15 == 0:
+        return 3
+    if n % 5 == 0:
+        return 2
+    if n % 3 == 0:
+        return 1
+    return 0
+    ### END SOLUTION
+
+
+def encoder_binaire(n, chiffres):
+    ### BEGIN SOLUTION
+    return torch.tensor([n >> d & 1 for d in range(chiffres)], dtype=torch.float)
+    ### END SOLUTION
+
+
+# %% tags=["exercice"]
+verifier_fizzbuzz(classe)
+
+# %% tags=["exercice"]
+verifier_encodage(encoder_binaire)
 
 # %% [markdown]
 # ## Le réseau du TD1

@@ -9,16 +9,17 @@
 # %%
 # %matplotlib inline
 import os
-from pathlib import Path
 
 import torch
 
 import charlm
+from charlm.course import racine, verifier_portes, verifier_xor
 from charlm.data.tables import gate_table
 from charlm.figures import decision_boundary_figure
 from charlm.models import Perceptron, XORNetwork
 
-ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
+# La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
+ROOT = racine()
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
 
 # %% [markdown]
@@ -46,6 +47,42 @@ decision_boundary_figure(AND, *gate_table("and"), title="perceptron ET (poids à
 
 # %%
 decision_boundary_figure(xor, *gate_table("xor"), title="XOR = ET(OU, NON ET)")
+
+# %% [markdown]
+# ## À vous : des poids pour ET, OU, NON, puis XOR
+#
+# `portes()` renvoie les poids, biais d'abord, de trois perceptrons : ET et OU à deux entrées,
+# NON à une. `xor(x)` calcule a XOR b pour chaque ligne (a, b) de x avec des perceptrons en
+# couches (`perceptron(poids, x)` est écrit pour vous).
+
+
+# %% tags=["exercice"]
+def perceptron(poids, x):
+    """1 si w0 + w1 x1 + ... > 0, sinon 0, pour chaque ligne de x."""
+    w = torch.tensor(poids, dtype=torch.float)
+    return (w[0] + x @ w[1:] > 0).float()
+
+
+def portes():
+    ### BEGIN SOLUTION
+    return {"et": [-0.6, 0.5, 0.5], "ou": [-0.5, 1, 1], "non": [1, -1]}
+    ### END SOLUTION
+
+
+def xor(x):
+    ### BEGIN SOLUTION
+    poids = portes()
+    ou, et = perceptron(poids["ou"], x), perceptron(poids["et"], x)
+    non_et = perceptron(poids["non"], et.unsqueeze(1))
+    return perceptron(poids["et"], torch.stack([ou, non_et], dim=1))
+    ### END SOLUTION
+
+
+# %% tags=["exercice"]
+verifier_portes(portes)
+
+# %% tags=["exercice"]
+verifier_xor(xor)
 
 # %% [markdown]
 # ## Une unité linéaire entraînée : ET oui, XOR non

@@ -10,16 +10,25 @@
 # %%
 # %matplotlib inline
 import os
-from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 import charlm
 from charlm import BigramCounts, Vocabulary, context_windows, evaluate_lm, load_words
+from charlm.course import (
+    racine,
+    verifier_bigramme,
+    verifier_echantillonneur,
+    verifier_nll,
+    verifier_normalisation,
+    verifier_softmax,
+)
 from charlm.data.batches import TensorSlices
 from charlm.figures import bigram_figure, next_char_figure
 
-ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
+# La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
+ROOT = racine()
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
 
 # %% [markdown]
@@ -47,6 +56,40 @@ optimum = evaluate_lm(counts, TensorSlices(x, y, batch_size=len(y)))["loss"]
 print(f"comptage : {optimum:.4f}")
 
 # %% [markdown]
+# ## À vous : compter, normaliser
+#
+# `compter_bigrammes(mots, stoi)` : la matrice N (V × V, des entiers) où N[i, j] compte les
+# fois où le caractère d'id j suit celui d'id i, chaque mot encadré de « . ».
+# `normaliser(N)` : P, chaque ligne de N divisée par sa somme. La vérification compte aussi
+# les mots du Code civil avec votre fonction et donne la perte qu'atteint votre comptage.
+
+
+# %% tags=["exercice"]
+def compter_bigrammes(mots, stoi):
+    ### BEGIN SOLUTION
+    N = torch.zeros((len(stoi), len(stoi)), dtype=torch.int32)
+    for mot in mots:
+        chs = ["."] + list(mot) + ["."]
+        for a, b in zip(chs, chs[1:], strict=False):
+            N[stoi[a], stoi[b]] += 1
+    return N
+    ### END SOLUTION
+
+
+def normaliser(N):
+    ### BEGIN SOLUTION
+    N = N.float()
+    return N / N.sum(1, keepdim=True)
+    ### END SOLUTION
+
+
+# %% tags=["exercice"]
+verifier_bigramme(compter_bigrammes, mots=load_words(ROOT / "data" / "civil_mots.txt"))
+
+# %% tags=["exercice"]
+verifier_normalisation(normaliser)
+
+# %% [markdown]
 # ## Apprendre : le bigramme neuronal
 #
 # `experiment=bigram` : la recette du notebook, descente de gradient sur tous les mots, lr 50,
@@ -60,6 +103,35 @@ converged = charlm.fit(
     root=ROOT,
     quiet=True,
 )
+
+# %% [markdown]
+# ### À vous : le bigramme neuronal
+#
+# `probabilites(xs, W)` : pour des ids `xs` (n,) et des poids W (V × V), les probabilités
+# (n × V) du réseau, softmax(one_hot(xs) × W). `nll(probs, ys)` : la perte, la moyenne de
+# −log probs[i, ys[i]].
+
+
+# %% tags=["exercice"]
+def probabilites(xs, W):
+    ### BEGIN SOLUTION
+    logits = F.one_hot(xs, num_classes=W.shape[0]).float() @ W
+    counts = logits.exp()
+    return counts / counts.sum(1, keepdim=True)
+    ### END SOLUTION
+
+
+def nll(probs, ys):
+    ### BEGIN SOLUTION
+    return -probs[torch.arange(len(ys)), ys].log().mean()
+    ### END SOLUTION
+
+
+# %% tags=["exercice"]
+verifier_softmax(probabilites)
+
+# %% tags=["exercice"]
+verifier_nll(nll)
 
 # %% [markdown]
 # Ce que le réseau a appris se lit ligne par ligne, comme N : après « q », presque toujours
@@ -83,6 +155,30 @@ by_counts = counts.sample(10, generator=torch.Generator().manual_seed(seed))
 by_network = converged.model.sample(10, generator=torch.Generator().manual_seed(seed))
 for a, b in zip(by_counts, by_network, strict=True):
     print(f"{a:>16}  {b:<16} {'=' if a == b else '≠'}")
+
+# %% [markdown]
+# ### À vous : tirer un mot
+#
+# `echantillonner(P, itos, generateur)` : partir de « . » (id 0), tirer l'id suivant dans la
+# ligne P[ix] avec `torch.multinomial` et le générateur, jusqu'au « . » de fin ; renvoyer le
+# mot (sans le « . »). Le même générateur doit redonner le même mot.
+
+
+# %% tags=["exercice"]
+def echantillonner(P, itos, generateur):
+    ### BEGIN SOLUTION
+    mot, ix = [], 0
+    while True:
+        ix = torch.multinomial(P[ix], num_samples=1, replacement=True, generator=generateur)
+        ix = ix.item()
+        if ix == 0:
+            return "".join(mot)
+        mot.append(itos[ix])
+    ### END SOLUTION
+
+
+# %% tags=["exercice"]
+verifier_echantillonneur(echantillonner)
 
 # %% [markdown]
 # ## Le chiffre clé

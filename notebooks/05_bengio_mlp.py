@@ -9,15 +9,104 @@
 # %%
 # %matplotlib inline
 import os
-from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 import charlm
+from charlm import load_words
+from charlm.course import (
+    racine,
+    verifier_entrainement,
+    verifier_fenetres,
+    verifier_mlp,
+    verifier_perte,
+    verifier_taux,
+)
 from charlm.figures import embedding_figure, next_char_figure
 
-ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
+# La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
+ROOT = racine()
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
+
+# %% [markdown]
+# ## À vous : le MLP à la main
+#
+# Les pièces du notebook du cours, en PyTorch seul, chacune vérifiée sur des entrées à elle :
+#
+# - `fenetres(mots, stoi, k)` : X (n × k) et Y (n) ; chaque mot commence par k « . » et finit
+#   par une fenêtre qui prédit « . » ;
+# - `avant(X, C, W1, b1, W2, b2)` : les logits, tanh(C[X] mis à plat @ W1 + b1) @ W2 + b2 ;
+# - `perte(logits, Y)` : la NLL moyenne ;
+# - `taux(etape, etapes)` : 0,1, puis 0,01 à partir de la moitié des étapes ;
+# - `entrainer(parametres, X, Y, etapes, generateur)` : des lots de 32 tirés avec le générateur,
+#   une descente de gradient par lot au pas `taux`, la liste des pertes.
+
+
+# %% tags=["exercice"]
+def fenetres(mots, stoi, k):
+    ### BEGIN SOLUTION
+    X, Y = [], []
+    for mot in mots:
+        contexte = [0] * k
+        for ch in mot + ".":
+            X.append(contexte)
+            Y.append(stoi[ch])
+            contexte = contexte[1:] + [stoi[ch]]
+    return torch.tensor(X), torch.tensor(Y)
+    ### END SOLUTION
+
+
+def avant(X, C, W1, b1, W2, b2):
+    ### BEGIN SOLUTION
+    emb = C[X]  # (n, k, d)
+    h = torch.tanh(emb.view(emb.shape[0], -1) @ W1 + b1)  # (n, k * d) -> (n, hidden)
+    return h @ W2 + b2
+    ### END SOLUTION
+
+
+def perte(logits, Y):
+    ### BEGIN SOLUTION
+    return F.cross_entropy(logits, Y)
+    ### END SOLUTION
+
+
+def taux(etape, etapes):
+    ### BEGIN SOLUTION
+    return 0.1 if etape < etapes // 2 else 0.01
+    ### END SOLUTION
+
+
+def entrainer(parametres, X, Y, etapes, generateur):
+    ### BEGIN SOLUTION
+    pertes = []
+    for etape in range(etapes):
+        ix = torch.randint(0, X.shape[0], (32,), generator=generateur)
+        loss = perte(avant(X[ix], *parametres), Y[ix])
+        for p in parametres:
+            p.grad = None
+        loss.backward()
+        for p in parametres:
+            p.data += -taux(etape, etapes) * p.grad
+        pertes.append(loss.item())
+    return pertes
+    ### END SOLUTION
+
+
+# %% tags=["exercice"]
+verifier_fenetres(fenetres, mots=load_words(ROOT / "data" / "civil_mots.txt"))
+
+# %% tags=["exercice"]
+verifier_mlp(avant)
+
+# %% tags=["exercice"]
+verifier_perte(perte)
+
+# %% tags=["exercice"]
+verifier_taux(taux)
+
+# %% tags=["exercice"]
+verifier_entrainement(entrainer)
 
 # %% [markdown]
 # ## Entraîner

@@ -19,16 +19,17 @@
 # %%
 # %matplotlib inline
 import os
-from pathlib import Path
 
 import torch
 
 import charlm
 from charlm import EnsembleLM, load_words, split_words
+from charlm.course import racine
 from charlm.figures import loss_curves_figure
 from charlm.inference import evaluate_words
 
-ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
+# La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
+ROOT = racine()
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
 
 # %% [markdown]

@@ -11,17 +11,18 @@
 # %matplotlib inline
 import math
 import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 import charlm
 from charlm import BengioMLP, Vocabulary, context_windows, load_words, split_words
+from charlm.course import racine, verifier_kaiming
 from charlm.diagnostics import Probe, diagnostics_figure
 from charlm.figures import loss_curves_figure
 
-ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
+# La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
+ROOT = racine()
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
 
 # %% [markdown]
@@ -53,6 +54,25 @@ for init in ("randn", "kaiming"):
     first[init], snap = look_inside(init)
     title = f"init={init}: première perte {first[init]:.2f} (uniforme : {math.log(len(vocab)):.2f})"
     display(diagnostics_figure(snap, {}, title=title))  # noqa: F821 (IPython's display)
+
+# %% [markdown]
+# ### À vous : le gain de Kaiming
+#
+# `kaiming(fan_in, fan_out, generateur)` : une matrice (fan_in × fan_out) tirée de N(0, 1) avec
+# le générateur, mise à l'échelle pour tanh : un écart-type de gain / √fan_in, le gain de tanh
+# valant 5/3.
+
+
+# %% tags=["exercice"]
+def kaiming(fan_in, fan_out, generateur):
+    ### BEGIN SOLUTION
+    gain = 5 / 3
+    return torch.randn(fan_in, fan_out, generator=generateur) * gain / fan_in**0.5
+    ### END SOLUTION
+
+
+# %% tags=["exercice"]
+verifier_kaiming(kaiming)
 
 # %% [markdown]
 # Avec `randn`, l'histogramme des tanh s'entasse à -1 et +1 (la part saturée est dans la

@@ -11,13 +11,14 @@
 # %%
 # %matplotlib inline
 import os
-from pathlib import Path
 
 import torch
 
 import charlm
+from charlm.course import racine
 
-ROOT = Path(os.environ.get("CHARLM_ROOT", Path.cwd().parent))
+# La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
+ROOT = racine()
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
 
 # %% [markdown]

@@ -15,6 +15,8 @@ from conftest import ROOT
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from charlm.course.exercises import BEGIN, TAG
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 LESSONS = [
     "01_token_xor", "02_fizzbuzz", "03_perceptrons", "04_bigram", "05_bengio_mlp",
@@ -110,3 +112,8 @@ def test_the_lesson_runs_and_shows_its_figures(path, executed):
         if "image/png" in output.get("data", {})
     ]
     assert images, f"{path.name} showed no figure"
+    # With its solutions (the lesson itself), every exercise's check is right.
+    for cell in notebook.cells:
+        if TAG in cell.metadata.get("tags", []) and BEGIN not in cell.source:
+            shown = "".join(o.get("data", {}).get("text/plain", "") for o in cell.outputs)
+            assert shown.startswith("✅ Juste."), (path.name, cell.source, shown)

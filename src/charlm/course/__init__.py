@@ -25,10 +25,12 @@ from charlm.course.checks import (
     verifier_taux,
     verifier_xor,
 )
+from charlm.course.root import racine
 from charlm.course.verdict import Verdict
 
 __all__ = [
     "Verdict",
+    "racine",
     "verifier_bigramme",
     "verifier_echantillonneur",
     "verifier_encodage",
