@@ -25,7 +25,8 @@ import torch
 import charlm
 from charlm import EnsembleLM, load_words, split_words
 from charlm.course import racine
-from charlm.figures import loss_curves_figure
+from charlm.course.views import AttentionView, HiddenUnitsView, SamplerView
+from charlm.figures import attention_figure, hidden_units_figure, loss_curves_figure
 from charlm.inference import evaluate_words
 
 # La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
@@ -83,6 +84,35 @@ for name, loss in scores.items():
 
 # %%
 print(ensemble.sample(10, generator=torch.Generator().manual_seed(0)))
+
+# %% [markdown]
+# ## Regarder dedans
+#
+# Ce que l'attention du Transformer regarde dans un mot : une carte par tête et par couche,
+# chaque ligne une position, chaque colonne une position qu'elle voit (jamais au-dessus de la
+# diagonale : le modèle est causal).
+
+# %%
+attention_figure(transformer.model, "responsabilité", title="attention sur « responsabilité »")
+
+# %% [markdown]
+# Et le GRU : quatre de ses unités cachées le long du même mot, du bleu (−1) au rouge (+1).
+
+# %%
+hidden_units_figure(gru.model, "responsabilité", units=[0, 1, 2, 3], title="unités du GRU")
+
+# %% [markdown]
+# Les mêmes vues, interactives dans JupyterLab : bougez la température et le top-k, écrivez un
+# début de mot, choisissez une couche et une tête, des unités.
+
+# %%
+SamplerView(ensemble, n=8)
+
+# %%
+AttentionView(transformer.model, "responsabilité")
+
+# %%
+HiddenUnitsView(gru.model, "responsabilité", units=[0, 1, 2, 3])
 
 # %% [markdown]
 # ## Le chiffre clé

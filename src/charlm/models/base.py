@@ -395,6 +395,19 @@ def draw(
     Logits that are NaN, +inf, or -inf for a whole row give no distribution: `NonFiniteError`
     (naming `model`'s checkpoint) instead of `torch.multinomial`'s error.
     """
+    probs = sampling_probs(logits, temperature, top_k, vocab_size, model)
+    return torch.multinomial(probs, 1, replacement=True, generator=generator)[:, 0]
+
+
+def sampling_probs(
+    logits: torch.Tensor,
+    temperature: float,
+    top_k: int | None,
+    vocab_size: int,
+    model: CharLM | None = None,
+) -> torch.Tensor:
+    """The distribution `draw` samples from: softmax(logits / temperature) over the `top_k`
+    likeliest ids of each row (n, vocab), the others at 0."""
     logits = logits.float().cpu()
     scaled = logits / temperature
     if top_k is not None and top_k < vocab_size:
@@ -403,7 +416,7 @@ def draw(
     probs = F.softmax(scaled, dim=-1)
     if not bool(torch.isfinite(probs).all()):
         probs = _finite_probs(logits, temperature, top_k, vocab_size, model)
-    return torch.multinomial(probs, 1, replacement=True, generator=generator)[:, 0]
+    return probs
 
 
 def _finite_probs(

@@ -46,6 +46,12 @@ class RecurrentLM(SequenceLM):
         h, _ = self.rnn(emb)  # (batch, time, hidden)
         return self.output(self.drop(h))  # (batch, time, vocab)
 
+    @torch.no_grad()
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        """The last layer's hidden state after each position of `idx` (batch, time):
+        (batch, time, hidden), the units a figure of what the network tracks reads."""
+        return self.rnn(self.C(idx))[0]
+
     def carried_logits(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """Logits of the blocks `idx` (batch, time) read from `state` (None: the zero state),
         and the state after them: the next block of each row goes on from there."""

@@ -45,6 +45,17 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_drop(self.proj(y)), (k, v)
 
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention weights of x (batch, time, emb), softmax(q k^T / sqrt(d) + causal
+        mask): (batch, heads, time, time), row t a distribution over the positions <= t.
+        `forward` never builds them (scaled_dot_product_attention fuses them away)."""
+        B, T, C = x.shape
+        q, k, _ = self.qkv(x).split(C, dim=2)
+        q, k = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head)  # (batch, heads, T, T)
+        future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
+        return F.softmax(scores.masked_fill(future, -math.inf), dim=-1)
+
 
 class Block(nn.Module):
     """x + attn(ln(x)), then x + mlp(ln(x))."""
@@ -124,6 +135,18 @@ class TransformerLM(SequenceLM):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self._run(idx, 0, None)[0]
+
+    @torch.no_grad()
+    def attention(self, idx: torch.Tensor) -> torch.Tensor:
+        """Every head's attention weights over `idx` (batch, time), in eval mode:
+        (layers, batch, heads, time, time)."""
+        positions = torch.arange(idx.shape[1], device=idx.device)
+        x = self.tok(idx) + self.pos(positions)
+        maps = []
+        for block in self.blocks:
+            maps.append(block.attn.weights(block.ln1(x)))
+            x, _ = block(x)
+        return torch.stack(maps)
 
     # Text past the block: a window of learned positions cannot slide one character at a time
     # under a key/value cache (each slide moves every character to another position, so every
