@@ -10,7 +10,7 @@ ARGS ?=
 WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-big-text bench-tokens-eval redteam exercises clean
+.PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-big-text bench-tokens-eval redteam exercises screenshot clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ notebooks: install data ## Execute the course's lessons (notebooks/*.py) into bu
 
 exercises: install ## The students' notebooks: build/exercises/NN_*.ipynb, each lesson with its solutions replaced by stubs (nbgrader's ClearSolutions)
 	$(BIN)/python -m charlm.course.exercises --lessons notebooks --out build/exercises
+
+screenshot: install data ## Lesson 6 in JupyterLab in headless Chromium: moves the sampler's slider and photographs the three views into docs/screenshots/ (apt-get install chromium; pip install playwright)
+	$(BIN)/python docs/screenshots/jupyterlab_views.py $(ARGS)
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check src tests bench notebooks

@@ -40,6 +40,7 @@ class _View:
         self.box = w.VBox([w.HBox(controls), self.message, self.output])
         self.figure: Any = None
         for control in controls:
+            control.style.description_width = "initial"  # "température" in full
             control.observe(lambda _change: self.update(), names="value")
 
     def _show(self, figure: Any) -> None:
@@ -120,7 +121,7 @@ class SamplerView(_View):
             self.message.value = f"<b>{_escape(str(err))}</b>"
             return
         self.message.value = "<pre>" + _escape("\n".join(self.samples)) + "</pre>"
-        title = f"P(caractère suivant | {prefix!r}), T = {temperature:g}, top-k = {top_k}"
+        title = f"P(caractère suivant | {prefix!r}), T = {temperature:g}, top-k = {top_k or 'tous'}"
         fig = probabilities_figure(self.probs, top=20, title=title)
         self._show(fig)
 
