@@ -301,6 +301,16 @@ def _read(model: Any, text: str) -> tuple[torch.Tensor, list[str]]:
     return torch.tensor([ids], device=model._device()), labels
 
 
+def _in_eval_mode(model: Any, read: Any, ids: torch.Tensor) -> torch.Tensor:
+    """`read(ids)` with `model` in eval mode (no dropout), its mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        return read(ids)
+    finally:
+        model.train(was_training)
+
+
 def attention_maps(model: Any, text: str) -> tuple[torch.Tensor, list[str]]:
     """A Transformer's attention weights over `text`: (layers, heads, time, time), row t
     the weights position t gives the positions it sees, and the label of each position."""
@@ -309,13 +319,7 @@ def attention_maps(model: Any, text: str) -> tuple[torch.Tensor, list[str]]:
             f"attention_maps: {type(model).__name__} has no attention (a TransformerLM has)"
         )
     ids, labels = _read(model, text)
-    was_training = model.training
-    model.eval()
-    try:
-        maps = model.attention(ids)[:, 0].float().cpu()
-    finally:
-        model.train(was_training)
-    return maps, labels
+    return _in_eval_mode(model, model.attention, ids)[:, 0].float().cpu(), labels
 
 
 def attention_figure(
@@ -353,13 +357,7 @@ def hidden_activations(model: Any, text: str) -> tuple[torch.Tensor, list[str]]:
             f"hidden_activations: {type(model).__name__} has no hidden state (a RecurrentLM has)"
         )
     ids, labels = _read(model, text)
-    was_training = model.training
-    model.eval()
-    try:
-        states = model.hidden_states(ids)[0].float().cpu()
-    finally:
-        model.train(was_training)
-    return states, labels
+    return _in_eval_mode(model, model.hidden_states, ids)[0].float().cpu(), labels
 
 
 def hidden_units_figure(
