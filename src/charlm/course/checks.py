@@ -17,6 +17,8 @@ import torch.nn.functional as F
 
 from charlm.course.verdict import Faute, appeler, fonction, nombre, tenseur, verification
 from charlm.data.tables import FIZZBUZZ_CLASSES, fizzbuzz_label, gate_table
+from charlm.data.vocab import Vocabulary
+from charlm.data.windows import context_windows
 
 # The check's own word list: short, and every word ends differently.
 MOTS = ["loi", "code", "civil", "article"]
@@ -216,14 +218,10 @@ def verifier_nll(nll: Callable) -> str:
 
 
 def _fenetres(mots: Sequence[str], stoi: dict[str, int], k: int) -> tuple[torch.Tensor, ...]:
-    x, y = [], []
-    for mot in mots:
-        context = [0] * k
-        for c in mot + ".":
-            x.append(context)
-            y.append(stoi[c])
-            context = context[1:] + [stoi[c]]
-    return torch.tensor(x), torch.tensor(y)
+    """charlm's own windows (`context_windows`) of `mots`, in the ids of `stoi`."""
+    vocab = Vocabulary.from_words(mots)
+    assert vocab.itos == sorted(stoi, key=stoi.get)  # the notebooks' stoi is charlm's
+    return context_windows(mots, vocab, k)
 
 
 def _deux(valeur: Any, nom: str, noms: str) -> tuple[Any, Any]:
