@@ -74,6 +74,8 @@ def next_char_distribution(
                 torch.tensor([vocab.encode(prefix)], device=model._device())
             )
     else:
+        # Through the probabilities, not the logits: an ensemble averages probabilities, so
+        # their log is the only logits every word model (EnsembleLM included) can give.
         probs = model.next_char_probs(prefix)
         logits = torch.tensor([[probs[c] for c in vocab.itos]]).log()
     shaped = sampling_probs(logits, temperature, top_k, len(vocab), model)[0]
