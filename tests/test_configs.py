@@ -6,6 +6,7 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+import torch
 from omegaconf import OmegaConf, open_dict
 
 from charlm.config import config_dir
@@ -131,3 +132,17 @@ def test_a_model_and_data_that_do_not_fit_are_refused_naming_the_data_to_use(
         train(cfg)
     assert "\n" not in str(err.value)
     assert not Path(cfg.paths.output_dir).exists()
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "precision"),
+    [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"), (False, False, "32-true")],
+)
+def test_the_shakespeare_recipes_ask_for_bfloat16_only_on_a_cpu_that_has_it(
+    make_cfg, monkeypatch, avx512_bf16, amx, precision
+):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    for experiment in ("shakespeare_best", "shakespeare_nanogpt"):
+        cfg = make_cfg(f"experiment={experiment}")
+        assert cfg.trainer.precision == precision, experiment

@@ -242,3 +242,41 @@ def test_several_checkpoints_load_as_one_ensemble(trained_run):
     torch.testing.assert_close(
         load_model([last, last]).word_nll(["emma"]), single.word_nll(["emma"])
     )
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_weight_dropout_drops_recurrent_weights_in_training_only(cell):
+    """`weight_dropout` trains through a dropped copy of every hidden-to-hidden matrix: the
+    output is the stack's with that copy, the dropped entries get no gradient, and evaluation
+    reads the whole matrices."""
+    torch.manual_seed(0)
+    net = RecurrentLM(7, 12, cell=cell, emb_size=5, hidden_size=8, num_layers=2, weight_dropout=0.5)
+    idx = torch.randint(0, 7, (3, 12))
+    net.train()
+    torch.manual_seed(1)
+    logits = net(idx)
+    torch.manual_seed(1)  # the same masks, drawn in the same order
+    dropped = {
+        name: F.dropout(w.detach(), 0.5)
+        for name, w in net.rnn.named_parameters()
+        if name.startswith("weight_hh")
+    }
+    expected = net.output(torch.func.functional_call(net.rnn, dropped, (net.C(idx),))[0])
+    torch.testing.assert_close(logits, expected)
+    logits.sum().backward()
+    for name, w in net.rnn.named_parameters():
+        if name.startswith("weight_hh"):
+            zeros = dropped[name] == 0
+            assert zeros.any() and (~zeros).any()
+            assert torch.equal(w.grad[zeros], torch.zeros_like(w.grad[zeros]))
+            assert w.grad[~zeros].abs().sum() > 0
+    net.eval()
+    with torch.no_grad():
+        whole = net.output(net.rnn(net.C(idx))[0])
+        torch.testing.assert_close(net(idx), whole)
+        assert not torch.allclose(whole, expected)
+
+
+def test_weight_dropout_outside_0_1_is_refused():
+    with pytest.raises(ConfigError, match="weight_dropout=1.0: must be in"):
+        RecurrentLM(7, 12, weight_dropout=1.0)

@@ -89,6 +89,8 @@ def register_resolvers() -> None:
     `${cwd:}`: the directory the program was started in (usable before Hydra's own config is).
     `${launch:devices,auto}`: processes per node (devices), nodes (num_nodes) or world size as
     torchrun or srun set them, else the default (`charlm.launch.launch_value`).
+    `${native_bf16:}`: Lightning's precision for this CPU, bf16-mixed where it has bfloat16
+    instructions, else 32-true (`native_bf16_precision`).
     """
     if not OmegaConf.has_resolver("cwd"):
         OmegaConf.register_new_resolver("cwd", os.getcwd, use_cache=True)
@@ -102,6 +104,21 @@ def register_resolvers() -> None:
         from charlm.launch import launch_value
 
         OmegaConf.register_new_resolver("launch", launch_value)
+    if not OmegaConf.has_resolver("native_bf16"):
+        OmegaConf.register_new_resolver("native_bf16", native_bf16_precision)
+
+
+def native_bf16_precision() -> str:
+    """ "bf16-mixed" where the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), else
+    "32-true". Emulated, bfloat16 is far slower than float32 (14x for a Transformer on a CPU
+    without those instructions, docs/performance.md), so a recipe bounded by time asks for it
+    only where it pays. torch has no public test for these instructions: `torch.cpu`'s private
+    ones are what its own CPU code dispatches on."""
+    import torch
+
+    cpu = torch.cpu
+    native = cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported()
+    return "bf16-mixed" if native else "32-true"
 
 
 def data_contract(target: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from charlm.errors import check_choice, check_dropout, check_positive_ints
 from charlm.models.layers import Dropout
@@ -15,7 +17,12 @@ CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 class RecurrentLM(SequenceLM):
-    """logits_t = W_out(drop(h_t)), h_t = cell(drop(C[x_t]), h_{t-1}), over `num_layers` layers."""
+    """logits_t = W_out(drop(h_t)), h_t = cell(drop(C[x_t]), h_{t-1}), over `num_layers` layers.
+
+    `weight_dropout` drops entries of the hidden-to-hidden matrices (DropConnect, as in Merity et
+    al.'s AWD-LSTM), one mask a forward pass shared by every position, in training only: it
+    regularises the recurrence itself, which dropout on the inputs and outputs leaves alone.
+    """
 
     def __init__(
         self,
@@ -26,12 +33,14 @@ class RecurrentLM(SequenceLM):
         hidden_size: int = 256,
         num_layers: int = 2,
         dropout: float = 0.0,
+        weight_dropout: float = 0.0,
     ) -> None:
         super().__init__(vocab_size, context_size)
         check_positive_ints(emb_size=emb_size, hidden_size=hidden_size, num_layers=num_layers)
         check_choice("cell", cell, CELLS)
-        check_dropout(dropout=dropout)
+        check_dropout(dropout=dropout, weight_dropout=weight_dropout)
         self.cell = cell
+        self.weight_dropout = weight_dropout
         self.C = nn.Embedding(vocab_size, emb_size)
         # Between stacked layers, nn.RNN/GRU/LSTM's own dropout; on their input and output, ours.
         self.rnn = CELLS[cell](
@@ -43,8 +52,21 @@ class RecurrentLM(SequenceLM):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         emb = self.drop(self.C(idx))  # (batch, time) -> (batch, time, emb)
-        h, _ = self.rnn(emb)  # (batch, time, hidden)
+        h, _ = self._recur(emb, None)  # (batch, time, hidden)
         return self.output(self.drop(h))  # (batch, time, vocab)
+
+    def _recur(self, emb: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """The recurrent stack over `emb` from `state`, its hidden-to-hidden matrices dropped
+        (`weight_dropout`) while training. The dropped matrices are passed to the stack's own
+        fused kernel through `functional_call`, so the whole sequence still runs as one call."""
+        if not (self.training and self.weight_dropout):
+            return self.rnn(emb, state)
+        dropped = {
+            name: F.dropout(weight, self.weight_dropout)
+            for name, weight in self.rnn.named_parameters()
+            if name.startswith("weight_hh")
+        }
+        return functional_call(self.rnn, dropped, (emb, state))
 
     @torch.no_grad()
     def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
@@ -55,7 +77,7 @@ class RecurrentLM(SequenceLM):
     def carried_logits(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """Logits of the blocks `idx` (batch, time) read from `state` (None: the zero state),
         and the state after them: the next block of each row goes on from there."""
-        h, state = self.rnn(self.drop(self.C(idx)), state)
+        h, state = self._recur(self.drop(self.C(idx)), state)
         return self.output(self.drop(h)), state
 
     def text_start(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
