@@ -408,6 +408,36 @@ def test_nanogpts_protocol_trains_on_the_first_90_percent_and_reports_the_last_1
     }
 
 
+EMA = (
+    "+callbacks.ema._target_=lightning.pytorch.callbacks.EMAWeightAveraging",
+    "+callbacks.ema.decay=0.9",
+    "data.steps_per_batch=5",
+    "model/scheduler=none",
+)
+
+
+def test_an_average_of_the_weights_is_what_a_run_scores_and_resumes_with(tmp_path, text_file):
+    """shakespeare_best's `callbacks.ema`: the checkpoints hold the average as the model's
+    weights (what load_model, charlm-eval and metrics.json read) beside the running weights,
+    and a run resumed from one goes on averaging where it stopped."""
+    metrics = _train_text(tmp_path, text_file, "gru", *EMA)
+    saved = torch.load(metrics["last_checkpoint"], map_location="cpu", weights_only=True)
+    assert int(saved["averaging_state"]["n_averaged"]) == 60 // 5  # one a chunk of updates
+    average, running = saved["state_dict"], saved["current_model_state"]
+    assert any(not torch.equal(average[k], running[k]) for k in average)
+    model = load_model(metrics["last_checkpoint"])
+    for name, weight in model.named_parameters():
+        assert torch.equal(weight, average[f"net.{name}"]), name
+    results = evaluate_checkpoint(metrics["best_checkpoint"])
+    assert results["test"]["loss"] == pytest.approx(metrics["test"]["loss"], rel=1e-4)
+    more = _train_text(
+        tmp_path / "more", text_file, "gru", *EMA, "trainer.max_steps=80",
+        f"ckpt_path={metrics['last_checkpoint']}",
+    )  # fmt: skip
+    resumed = torch.load(more["last_checkpoint"], map_location="cpu", weights_only=True)
+    assert int(resumed["averaging_state"]["n_averaged"]) == 80 // 5
+
+
 def test_text_data_module_gives_each_family_its_input(text_file):
     data = TextDataModule(text_file, block_size=16, context_size=3, contract="windows")
     assert data.net_kwargs()["context_size"] == 3
