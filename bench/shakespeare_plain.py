@@ -140,8 +140,8 @@ def main() -> None:
     if out.returncode != 0:
         raise SystemExit(f"the plain loop failed:\n{out.stderr[-3000:]}")
     rows = {"plain": json.loads(out.stdout.strip().splitlines()[-1])}
-    print(f"plain   {rows['plain']['updates']:6,} updates   last 10% {rows['plain']['test_loss']:.4f}",
-          flush=True)  # fmt: skip
+    print(f"plain   {rows['plain']['updates']:6,} updates   last 10% {rows['plain']['test_loss']:.4f}"
+          f"   ({'bfloat16' if rows['plain']['bf16'] else 'float32'})", flush=True)  # fmt: skip
     rows["charlm"] = charlm(args.budget, args.seed, args.threads)
     print(
         f"charlm  {rows['charlm']['updates']:6,} updates   last 10% {rows['charlm']['test_loss']:.4f}"

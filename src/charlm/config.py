@@ -109,8 +109,8 @@ def register_resolvers() -> None:
 
 
 def native_bf16_precision() -> str:
-    """ "bf16-mixed" where the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), else
-    "32-true". Emulated, bfloat16 is far slower than float32 (14x for a Transformer on a CPU
+    """Lightning's precision for this CPU: "bf16-mixed" where it multiplies bfloat16 in hardware
+    (AVX512-BF16 or AMX), else "32-true". Emulated, bfloat16 is far slower than float32 (14x for a Transformer on a CPU
     without those instructions, docs/performance.md), so a recipe bounded by time asks for it
     only where it pays. torch has no public test for these instructions: `torch.cpu`'s private
     ones are what its own CPU code dispatches on."""
