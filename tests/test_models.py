@@ -157,3 +157,55 @@ def test_a_checkpoint_whose_config_has_the_old_transformer_names_loads(tmp_path,
     assert len(loaded.blocks) == 2
     x = torch.tensor([[0, 3, 4]])
     torch.testing.assert_close(loaded.eval()(x), net.eval()(x))
+
+
+def test_rotary_attention_depends_on_how_far_apart_two_positions_are_not_where():
+    from charlm.models.transformer import Rotary
+
+    rotary = Rotary(8, 64)
+    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+
+    def score(at_q: int, at_k: int) -> torch.Tensor:
+        return (rotary(q, at_q) * rotary(k, at_k)).sum()
+
+    torch.testing.assert_close(score(5, 2), score(40, 37))
+    torch.testing.assert_close(score(0, 0), (q * k).sum())  # position 0: no turn
+    assert not torch.allclose(score(5, 2), score(5, 4))
+    # A rotation keeps each vector's length.
+    torch.testing.assert_close(rotary(q, 17).norm(), q.norm())
+
+
+def test_a_rotary_transformer_has_no_position_table_and_reads_positions_by_rotation():
+    from charlm import TransformerLM
+
+    torch.manual_seed(0)
+    net = TransformerLM(10, 8, num_layers=2, n_head=2, emb_size=16, positions="rotary").eval()
+    assert net.pos is None and not any("pos" in k or "rot" in k for k in net.state_dict())
+    for block in net.blocks:  # queries and keys large enough for attention to pick
+        torch.nn.init.normal_(block.attn.qkv.weight, std=1.0)
+    # Without positions, attention could not tell "ab" from "ba" before the last character.
+    x = torch.tensor([[3, 4, 5], [4, 3, 5]])
+    logits = net(x)
+    # The same weights without the rotation see only a bag of earlier characters: the two
+    # orders differ by the rounding of sums taken in another order.
+    net.rotary = None
+    for block in net.blocks:
+        block.attn._rotary = (None,)
+    bag = net(x)
+    assert (bag[0, -1] - bag[1, -1]).abs().max() < 1e-3
+    assert (logits[0, -1] - logits[1, -1]).abs().max() > 0.01
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"positions": "absolute"}, r"positions='absolute': one of \['learned', 'rotary'\]"),
+        ({"positions": "rotary", "emb_size": 6, "n_head": 2}, "rotary positions need an even"),
+    ],
+)
+def test_a_transformer_refuses_unknown_positions_and_odd_rotary_heads(kwargs, message):
+    from charlm import TransformerLM
+    from charlm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        TransformerLM(10, 8, **{"num_layers": 1, "n_head": 2, "emb_size": 8, **kwargs})

@@ -20,6 +20,9 @@ FAMILIES = {
     "lstm": lambda v: RecurrentLM(v, cell="lstm", emb_size=8, hidden_size=16),
     "rnn": lambda v: RecurrentLM(v, cell="rnn", emb_size=8, hidden_size=16, num_layers=1),
     "transformer": lambda v: TransformerLM(v, num_layers=2, n_head=2, emb_size=16),
+    "transformer_rotary": lambda v: TransformerLM(
+        v, num_layers=2, n_head=2, emb_size=16, positions="rotary"
+    ),
 }
 
 

@@ -9,31 +9,76 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from charlm.errors import ConfigError, check_dropout, check_positive_ints
+from charlm.errors import ConfigError, check_choice, check_dropout, check_positive_ints
 from charlm.models.layers import Dropout
 from charlm.models.sequence import SequenceLM
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
+# How a Transformer knows where each character stands: a learned vector per position added to
+# the input (GPT's), or queries and keys rotated by an angle per position (rotary, RoFormer's).
+POSITIONS = ("learned", "rotary")
+
+
+class Rotary(nn.Module):
+    """Rotary position embeddings (Su et al., RoFormer): each pair of channels i, i + d/2 of
+    a head's queries and keys turned by the angle `position * 10000^(-2i/d)`, so that a
+    query-key product depends on how far apart the two positions are, not where they stand.
+    Torch has no such layer (torchtune's is not a dependency here); the tables are buffers,
+    not weights, so a checkpoint holds none of them."""
+
+    def __init__(self, head_size: int, context_size: int, base: float = 10000.0) -> None:
+        super().__init__()
+        if head_size % 2:
+            raise ConfigError(
+                f"emb_size / n_head = {head_size}: rotary positions need an even head size",
+                key="emb_size",
+            )
+        freqs = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)
+        angles = torch.outer(torch.arange(context_size, dtype=torch.float32), freqs)
+        self.register_buffer("cos", angles.cos(), persistent=False)  # (context, head / 2)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, t: torch.Tensor, start: int) -> torch.Tensor:
+        """`t` (batch, heads, time, head) rotated as if it stood at positions start, start+1..."""
+        n = t.shape[-2]
+        cos, sin = self.cos[start : start + n], self.sin[start : start + n]
+        a, b = t.float().chunk(2, dim=-1)
+        return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1).to(t.dtype)
 
 
 class CausalSelfAttention(nn.Module):
     """Multi-head attention where position t sees positions <= t, by scaled_dot_product_attention."""
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float) -> None:
+    def __init__(
+        self, n_embd: int, n_head: int, dropout: float, rotary: Rotary | None = None
+    ) -> None:
         super().__init__()
         self.n_head, self.dropout = n_head, dropout
         self.qkv = nn.Linear(n_embd, 3 * n_embd)
         self.proj = nn.Linear(n_embd, n_embd)
         self.resid_drop = Dropout(dropout)
+        # Shared by every block; kept out of this module's state (a plain attribute).
+        self._rotary = (rotary,)
+
+    def _heads(self, x: torch.Tensor, start: int) -> tuple[torch.Tensor, ...]:
+        """Queries, keys and values of x (batch, time, emb), each (batch, heads, time, emb /
+        heads), the queries and keys rotated to positions start... under rotary positions."""
+        B, T, C = x.shape
+        q, k, v = (
+            t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+            for t in self.qkv(x).split(C, dim=2)
+        )
+        rotary = self._rotary[0]
+        if rotary is not None:
+            q, k = rotary(q, start), rotary(k, start)
+        return q, k, v
 
     def forward(
         self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """x (batch, time, emb); `past`: the keys and values of the positions before x."""
         B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)
-        # (batch, time, emb) -> (batch, heads, time, emb / heads)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        q, k, v = self._heads(x, 0 if past is None else past[0].shape[2])
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         y = F.scaled_dot_product_attention(
@@ -49,10 +94,10 @@ class CausalSelfAttention(nn.Module):
         """The attention weights of x (batch, time, emb), softmax(q k^T / sqrt(d) + causal
         mask): (batch, heads, time, time), row t a distribution over the positions <= t.
         `forward` never builds them (scaled_dot_product_attention fuses them away)."""
-        B, T, C = x.shape
-        q, k, _ = self.qkv(x).split(C, dim=2)
-        q, k = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k))
+        C = x.shape[-1]
+        q, k, _ = self._heads(x, 0)
         scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head)  # (batch, heads, T, T)
+        T = x.shape[1]
         future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
         return F.softmax(scores.masked_fill(future, -math.inf), dim=-1)
 
@@ -60,10 +105,12 @@ class CausalSelfAttention(nn.Module):
 class Block(nn.Module):
     """x + attn(ln(x)), then x + mlp(ln(x))."""
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float) -> None:
+    def __init__(
+        self, n_embd: int, n_head: int, dropout: float, rotary: Rotary | None = None
+    ) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(n_embd)
-        self.attn = CausalSelfAttention(n_embd, n_head, dropout)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout, rotary)
         self.ln2 = nn.LayerNorm(n_embd)
         self.mlp = nn.Sequential(
             nn.Linear(n_embd, 4 * n_embd),
@@ -85,6 +132,8 @@ class TransformerLM(SequenceLM):
 
     Positions are learned for each place in a word (0 = the start token), up to
     `context_size`: words are short, and where a character stands in a word matters.
+    `positions="rotary"` has no `pos` table: each block's queries and keys are rotated by
+    their positions instead (`Rotary`), so attention sees how far back a character stands.
     """
 
     def __init__(
@@ -95,6 +144,7 @@ class TransformerLM(SequenceLM):
         n_head: int = 4,
         emb_size: int = 128,
         dropout: float = 0.0,
+        positions: str = "learned",
         *,
         n_layer: int | None = None,
         n_embd: int | None = None,
@@ -111,10 +161,15 @@ class TransformerLM(SequenceLM):
             )
         n_layer, n_embd = num_layers, emb_size
         check_dropout(dropout=dropout)
+        check_choice("positions", positions, POSITIONS)
+        self.positions = positions
         self.tok = nn.Embedding(vocab_size, n_embd)
-        self.pos = nn.Embedding(context_size, n_embd)
+        self.pos = nn.Embedding(context_size, n_embd) if positions == "learned" else None
+        self.rotary = Rotary(n_embd // n_head, context_size) if positions == "rotary" else None
         self.drop = Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
+        self.blocks = nn.ModuleList(
+            Block(n_embd, n_head, dropout, self.rotary) for _ in range(n_layer)
+        )
         self.ln_f = nn.LayerNorm(n_embd)
         self.head = nn.Linear(n_embd, vocab_size)
         # GPT-2's scaled initialisation of the residual projections.
@@ -125,13 +180,19 @@ class TransformerLM(SequenceLM):
     def _run(
         self, idx: torch.Tensor, start: int, cache: KVCache | None
     ) -> tuple[torch.Tensor, KVCache]:
-        positions = torch.arange(start, start + idx.shape[1], device=idx.device)
-        x = self.drop(self.tok(idx) + self.pos(positions))  # (batch, time, emb)
+        x = self.drop(self._embed(idx, start))  # (batch, time, emb)
         new_cache = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, cache[i] if cache else None)
             new_cache.append(kv)
         return self.head(self.ln_f(x)), new_cache  # (batch, time, vocab)
+
+    def _embed(self, idx: torch.Tensor, start: int) -> torch.Tensor:
+        """The blocks' input: the characters' embeddings, plus their positions' if learned."""
+        x = self.tok(idx)
+        if self.pos is None:
+            return x
+        return x + self.pos(torch.arange(start, start + idx.shape[1], device=idx.device))
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self._run(idx, 0, None)[0]
@@ -140,8 +201,7 @@ class TransformerLM(SequenceLM):
     def attention(self, idx: torch.Tensor) -> torch.Tensor:
         """Every head's attention weights over `idx` (batch, time), in eval mode:
         (layers, batch, heads, time, time)."""
-        positions = torch.arange(idx.shape[1], device=idx.device)
-        x = self.tok(idx) + self.pos(positions)
+        x = self._embed(idx, 0)
         maps = []
         for block in self.blocks:
             maps.append(block.attn.weights(block.ln1(x)))
