@@ -151,6 +151,9 @@ FAMILIES = {
     "mlp": lambda v: BengioMLP(v, 4, emb_size=4, hidden_size=16),
     "gru": lambda v: RecurrentLM(v, 16, "gru", emb_size=8, hidden_size=16, num_layers=1),
     "transformer": lambda v: TransformerLM(v, 16, num_layers=1, n_head=2, emb_size=16),
+    "transformer_rotary": lambda v: TransformerLM(
+        v, 16, num_layers=2, n_head=2, emb_size=16, positions="rotary"
+    ),
 }
 
 
@@ -201,9 +204,13 @@ def test_sampled_text_steps_give_the_full_forwards_logits(text_model):
         assert torch.allclose(logits, full[:, t], atol=1e-5)
 
 
-def test_a_transformer_samples_past_its_block_with_a_key_value_cache_and_the_same_windows():
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
+def test_a_transformer_samples_past_its_block_with_a_key_value_cache_and_the_same_windows(
+    positions,
+):
     torch.manual_seed(0)
-    model = TransformerLM(12, 8, num_layers=2, n_head=2, emb_size=16).eval()
+    model = TransformerLM(12, 8, num_layers=2, n_head=2, emb_size=16, positions=positions)
+    model.eval()
     model.vocab = TextVocabulary("\n abcdefghij")
     ids = torch.randint(0, 12, (2, 40))
 
@@ -408,6 +415,19 @@ def test_nanogpts_protocol_trains_on_the_first_90_percent_and_reports_the_last_1
     }
 
 
+def test_nanogpts_protocol_has_a_transformer_recipe_chosen_on_the_inner_split(make_cfg):
+    base = make_cfg("experiment=shakespeare_transformer")
+    nano = make_cfg("experiment=shakespeare_nanogpt_transformer")
+    assert list(nano.data.split) == [0.9, 0.0, 0.1] and list(nano.final_eval) == ["train", "test"]
+    assert nano.model.net.positions == "rotary" and base.model.net.positions == "learned"
+    assert nano.callbacks.ema._target_.endswith("EMAWeightAveraging")
+    assert {k: v for k, v in nano.model.net.items() if k != "positions"} == {
+        k: v for k, v in base.model.net.items() if k != "positions"
+    }
+    for key in ("time_budget_s", "trainer", "seed"):
+        assert nano[key] == base[key]
+
+
 EMA = (
     "+callbacks.ema._target_=lightning.pytorch.callbacks.EMAWeightAveraging",
     "+callbacks.ema.decay=0.9",
@@ -581,4 +601,116 @@ def test_charlm_eval_reads_a_text_in_blocks_sliding_or_carried_and_says_which(tm
                       "charlm-eval")  # fmt: skip
     assert "mode=carried" in line and "TransformerLM" in line and "mode=sliding" in line
     line = _one_error(run_command("charlm-eval", f"ckpt={gru}", "mode=diagonal"), "charlm-eval")
-    assert "mode='diagonal': one of ['blocks', 'sliding', 'carried']" in line
+    assert "mode='diagonal': one of ['blocks', 'sliding', 'carried', 'dynamic']" in line
+
+
+def _blocks_of(stream: np.ndarray, block: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    from charlm.data.text import CarriedRows
+
+    return list(CarriedRows(stream, (0, len(stream)), block, rows=1))
+
+
+@pytest.mark.parametrize("family", ["gru", "transformer"])
+def test_dynamic_evaluation_scores_each_block_before_learning_from_it(family):
+    from charlm.metrics import evaluate_dynamic, evaluate_lm
+    from charlm.models.recurrent import CarriedState
+
+    torch.manual_seed(0)
+    model = FAMILIES[family](12).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    random = torch.randint(0, 12, (17,)).numpy()
+    repeated = np.concatenate([random, random[1:], random[1:], random[1:]])  # 4 blocks of 16
+    batches = _blocks_of(repeated, 16)
+    reader = CarriedState(model) if family == "gru" else model
+    static = evaluate_lm(reader, batches)
+    # The first block is scored by the weights as they were: nothing learned before it. (The
+    # pass with gradients may take other kernels than evaluation's: equal to rounding.)
+    first = evaluate_dynamic(model, batches[:1], lr=1.0)
+    assert first["loss"] == pytest.approx(evaluate_lm(reader, batches[:1])["loss"], rel=1e-3)
+    # Steps so small they change nothing: the same pass as the static one.
+    still = evaluate_dynamic(model, batches, lr=1e-12)
+    assert still["loss"] == pytest.approx(static["loss"], rel=1e-3)
+    assert still["windows"] == static["windows"] == 64
+    # Each later block repeats the first: having learned it, the model scores it better.
+    learned = evaluate_dynamic(model, batches, lr=1.0)
+    assert learned["loss"] < static["loss"] - 0.1
+    # The steps changed a copy: the model keeps its weights.
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_dynamic_evaluation_scores_a_block_with_the_weights_one_step_after_the_one_before():
+    import copy
+
+    from charlm.metrics import evaluate_dynamic, evaluate_lm
+
+    torch.manual_seed(0)
+    model = FAMILIES["transformer"](12).eval()
+    first, second = _blocks_of(torch.randint(0, 12, (33,)).numpy(), 16)
+    both = evaluate_dynamic(model, [first, second], lr=0.5)
+    # By hand: score the first block, take one SGD step on it, score the second.
+    stepped = copy.deepcopy(model)
+    x, y = first
+    loss = torch.nn.functional.cross_entropy(stepped(x).flatten(0, 1), y.flatten())
+    loss.backward()
+    with torch.no_grad():
+        for p in stepped.parameters():
+            p -= 0.5 * p.grad
+    with torch.enable_grad():  # the same kernels as the dynamic pass's
+        by_hand = (evaluate_lm(model, [first])["loss"] + evaluate_lm(stepped, [second])["loss"]) / 2
+    assert both["loss"] == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_charlm_eval_learns_from_the_text_in_mode_dynamic_and_leaves_the_checkpoint(
+    tmp_path, text_file
+):
+    import json
+
+    gru = Path(_train_text(tmp_path, text_file, "gru")["last_checkpoint"])
+    saved = gru.read_bytes()
+    figures = {}
+    for mode, extra in (("carried", []), ("dynamic", ["dynamic_lr=0.5"])):
+        out = tmp_path / f"{mode}.json"
+        done = run_command("charlm-eval", f"ckpt={gru}", f"mode={mode}", f"output={out}", *extra)
+        assert done.returncode == 0, done.stderr
+        figures[mode] = json.loads(out.read_text())
+    dynamic = figures["dynamic"]
+    assert dynamic["evaluation"] == "dynamic" and dynamic["dynamic_lr"] == 0.5
+    assert "dynamic_lr" not in figures["carried"]
+    for split in ("train", "val", "test"):
+        carried = figures["carried"]["results"][split]
+        assert dynamic["results"][split]["windows"] == carried["windows"]
+    # The training split is the text the model learned least of its own copy of; reading it
+    # again with steps of 0.5 on so small a model lowers its NLL.
+    assert dynamic["results"]["train"]["loss"] < figures["carried"]["results"]["train"]["loss"]
+    assert gru.read_bytes() == saved
+    line = _one_error(
+        run_command("charlm-eval", f"ckpt={gru}", "mode=dynamic", "dynamic_lr=-1"), "charlm-eval"
+    )
+    assert "dynamic_lr=-1: must be a finite number > 0" in line
+    line = _one_error(
+        run_command("charlm-eval", f"ckpt={gru}", "mode=dynamic", "dynamic_lr=1e300"), "charlm-eval"
+    )
+    assert "dynamic_lr=1e+300: must be > 0 and below 3.4e+38" in line
+    assert gru.read_bytes() == saved
+
+
+def test_dynamic_evaluation_whose_steps_overflow_the_weights_is_refused(monkeypatch):
+    from charlm.errors import NonFiniteError
+    from charlm.metrics import evaluate_dynamic
+
+    torch.manual_seed(0)
+    model = FAMILIES["gru"](12).eval()
+    step = torch.optim.SGD.step
+
+    def overflowing(self, *args, **kwargs):  # a step that leaves an infinite weight
+        out = step(self, *args, **kwargs)
+        with torch.no_grad():
+            self.param_groups[0]["params"][0][0, 0] = float("inf")
+        return out
+
+    monkeypatch.setattr(torch.optim.SGD, "step", overflowing)
+    batches = _blocks_of(torch.randint(0, 12, (49,)).numpy(), 16)
+    with pytest.raises(NonFiniteError, match="diverged .* give a smaller dynamic_lr"):
+        evaluate_dynamic(model, batches, lr=0.1)
+    assert torch.isfinite(model.C.weight).all()  # the model's own weights untouched

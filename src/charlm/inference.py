@@ -23,7 +23,7 @@ from charlm.data.kinds import (
 )
 from charlm.data.registry import model_data
 from charlm.errors import CharlmError
-from charlm.metrics import evaluate_lm, per_character
+from charlm.metrics import evaluate_dynamic, evaluate_lm, per_character
 from charlm.models.base import CharLM
 
 __all__ = [
@@ -41,6 +41,9 @@ __all__ = [
 
 # Predictions an evaluation batch holds when the run's config does not say.
 EVAL_PREDICTIONS = 8192
+# The SGD step size of `mode=dynamic`, chosen on shakespeare_best's validation split (val
+# 1.3205 at 1.0; 1.3890 at 0.1, 1.3529 at 0.3, 1.3309 at 0.6, 1.3241 at 2.0: docs/results.md).
+DYNAMIC_LR = 1.0
 
 
 def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> dict[str, float]:
@@ -54,17 +57,24 @@ def evaluate_words(model: CharLM, words: list[str], batch_size: int = 8192) -> d
 
 
 def evaluate_split(
-    model: CharLM, data: DataKind, name: str, mode: str | None = None
+    model: CharLM,
+    data: DataKind,
+    name: str,
+    mode: str | None = None,
+    dynamic_lr: float = DYNAMIC_LR,
 ) -> dict[str, float]:
     """Metrics of `model` over split `name` of its data, read as its run's evaluation read
     it, or as `mode` reads it (one of `data.eval_modes`); per character of the text too where
-    predictions are not characters (tokens)."""
+    predictions are not characters (tokens). `mode="dynamic"` learns from the split as it
+    reads it, by steps of `dynamic_lr` (`charlm.metrics.evaluate_dynamic`)."""
     stored = (model.config or {}).get("data") or {}
     predictions = int(stored.get("eval_batch_size") or EVAL_PREDICTIONS)
     context = int(stored.get("context_size") or model.context_size)
     if mode in (None, data.eval_modes[0]):
         batches = data.eval_batches(name, model.data_contract, context, predictions)
         values = evaluate_lm(model, batches)
+    elif mode == "dynamic":
+        values = evaluate_dynamic(model, data.mode_batches(name, mode, predictions), dynamic_lr)
     else:
         values = evaluate_lm(_reader(model, mode), data.mode_batches(name, mode, predictions))
     chars = data.split_characters(name)
@@ -109,10 +119,11 @@ def evaluate_model(
     unknown: str = "skip",
     resplit: bool = False,
     mode: str | None = None,
+    dynamic_lr: float = DYNAMIC_LR,
 ) -> dict[str, dict[str, Any]]:
     """`evaluate_checkpoint` of a loaded model and its data (`model_data(model)`); `mode`
-    reads the splits another way (`DataKind.eval_modes`: for running text, `sliding` or
-    `carried`)."""
+    reads the splits another way (`DataKind.eval_modes`: for running text, `sliding`,
+    `carried` or `dynamic`, the last by steps of `dynamic_lr`)."""
     if unknown not in ("skip", "error"):
         raise CharlmError(f"unknown={unknown!r}: 'skip' (report and go on) or 'error'")
     data.check_eval_mode(mode)
@@ -120,7 +131,9 @@ def evaluate_model(
     if data.check_unchanged(model.data_identity, resplit):
         print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)
     results = {
-        name: evaluate_split(model, data, name, mode) for name in SPLITS if data.has_split(name)
+        name: evaluate_split(model, data, name, mode, dynamic_lr)
+        for name in SPLITS
+        if data.has_split(name)
     }
     if batches is not None:
         results[Path(words).name] = evaluate_lm(model, batches)

@@ -189,6 +189,75 @@ def evaluate_lm(
     return {**values, "windows": count}
 
 
+def evaluate_dynamic(
+    model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], lr: float
+) -> dict[str, float]:
+    """`evaluate_lm` by dynamic evaluation (Krause et al., 2018): `batches` read in the
+    order of the text, each scored first, then learned from by one SGD step of `lr` (the
+    batch's mean NLL), so every character is predicted by weights that have learned from the
+    text before it and never from itself or anything after it. A recurrent model carries its
+    state from batch to batch (`carried_logits`), as `mode=carried` reads.
+
+    The steps change a copy: `model` keeps its weights. The model runs in eval mode (no
+    dropout) throughout. Torch and Lightning have no such pass: their evaluation loops never
+    take a step.
+    """
+    import copy
+
+    require_finite = getattr(model, "require_finite", None)
+    if require_finite is not None:
+        require_finite()
+    adapted = copy.deepcopy(model).eval()
+    largest = min((torch.finfo(p.dtype).max for p in adapted.parameters()), default=math.inf)
+    if not 0 < lr < largest:
+        from charlm.errors import CharlmError
+
+        raise CharlmError(
+            f"dynamic_lr={lr}: must be > 0 and below {largest:.3g}, the weights' range"
+        )
+    optimizer = torch.optim.SGD(adapted.parameters(), lr=lr)
+    carried = getattr(adapted, "carried_logits", None)
+    device = next(itertools.chain(adapted.parameters(), adapted.buffers()), torch.empty(0)).device
+    metrics: LMMetrics | None = None
+    state: Any = None
+    count = 0
+    with torch.enable_grad():
+        for x, y in batches:
+            x, y = x.to(device), y.to(device)
+            if carried is not None:
+                logits, state = carried(x, state)
+                # The state goes on to the next batch; the gradient stops at this one.
+                state = tuple(s.detach() for s in state) if isinstance(state, tuple) else (
+                    state.detach()
+                )  # fmt: skip
+            else:
+                logits = logits_for(adapted, x, y)
+            if metrics is None:
+                metrics = LMMetrics(logits.shape[-1], sync=False).to(device)
+            metrics.update(logits.detach(), y)
+            scored = int((y != PAD_TARGET).sum())
+            count += scored
+            if not scored:
+                continue
+            loss = F.cross_entropy(
+                logits.flatten(0, -2).float(), y.flatten(), ignore_index=PAD_TARGET
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    if metrics is None:
+        raise ValueError("nothing to evaluate: the split holds no windows")
+    values = metrics.compute()
+    finite = all(bool(torch.isfinite(p).all()) for p in adapted.parameters())
+    if not (finite and math.isfinite(values["loss"])):
+        from charlm.errors import NonFiniteError
+
+        raise NonFiniteError(
+            f"dynamic evaluation diverged (NLL {values['loss']}): give a smaller dynamic_lr"
+        )
+    return {**values, "windows": count}
+
+
 def per_character(values: dict[str, float], chars: int) -> dict[str, float]:
     """`values` (of `evaluate_lm`) with `char_loss` and `bpc` per character of the text the
     predictions cover: the same figures as `loss` and `bpc` for a character model (one

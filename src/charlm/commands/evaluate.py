@@ -12,7 +12,7 @@ from charlm.checkpoint import device_for, load_model
 from charlm.config import config_dir
 from charlm.data.registry import model_data
 from charlm.errors import CharlmError, check_options, check_output, report_errors
-from charlm.inference import evaluate_model
+from charlm.inference import DYNAMIC_LR, evaluate_model
 from charlm.metrics import format_table
 
 
@@ -30,6 +30,7 @@ def main(cfg: DictConfig) -> None:
             "output": "path|null",
             "resplit": "bool",
             "mode": "str|null",
+            "dynamic_lr": "number>0|null",
             "device": "str|null",
         },
     )
@@ -44,16 +45,18 @@ def main(cfg: DictConfig) -> None:
     data = model_data(model, cfg.get("data_path"))
     check_output(output, data.paths)  # the data the run read, by any name
     mode = cfg.get("mode")
+    dynamic_lr = cfg.get("dynamic_lr") or DYNAMIC_LR
     results = evaluate_model(
-        model, data, cfg.get("words"), cfg.get("unknown", "skip"), cfg.resplit, mode
+        model, data, cfg.get("words"), cfg.get("unknown", "skip"), cfg.resplit, mode, dynamic_lr
     )
     evaluation = mode or data.eval_modes[0]
-    print(f"splits read as: {evaluation}")
+    # How the splits were read, and the step size where they were learned from.
+    how = {"evaluation": evaluation, **({"dynamic_lr": dynamic_lr} if mode == "dynamic" else {})}
+    steps = f" (one SGD step of {dynamic_lr} a block)" if mode == "dynamic" else ""
+    print(f"splits read as: {evaluation}{steps}")
     print(format_table(results))
     stored = ckpts[0] if len(ckpts) == 1 else ckpts
-    output.write_text(
-        json.dumps({"checkpoint": stored, "evaluation": evaluation, "results": results}, indent=2)
-    )
+    output.write_text(json.dumps({"checkpoint": stored, **how, "results": results}, indent=2))
     print(f"written to {output}")
 
 

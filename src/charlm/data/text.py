@@ -593,7 +593,7 @@ class RunningText(DataKind):
         rows = max(1, predictions // self.block_size)
         return EvalBlocks(self.stream, self.bounds[name], self.block_size, rows)
 
-    eval_modes = ("blocks", "sliding", "carried")
+    eval_modes = ("blocks", "sliding", "carried", "dynamic")
     # Rows of `carried`: each starts from the zero state, so few; enough to batch the pass.
     CARRIED_ROWS = 16
 
@@ -602,6 +602,10 @@ class RunningText(DataKind):
         self.load()
         if mode == "carried":
             return CarriedRows(self.stream, self.bounds[name], self.block_size, self.CARRIED_ROWS)
+        if mode == "dynamic":
+            # One row: the split's blocks in the order of the text, so each step learns only
+            # from text before every character still to be scored.
+            return CarriedRows(self.stream, self.bounds[name], self.block_size, 1)
         rows = max(1, predictions // self.block_size)
         blocks = SlidingBlocks if mode == "sliding" else EvalBlocks
         return blocks(self.stream, self.bounds[name], self.block_size, rows)
