@@ -83,7 +83,7 @@ bench-scale: install data ## Scale benchmark: civil_mots.txt against a 346k-word
 bench-shakespeare: install data ## experiment=shakespeare_nanogpt against a hand-written PyTorch loop of the same model, data and time: each one's NLL on the last 10% (about 25 minutes; ARGS="--seed 1")
 	$(BIN)/python bench/shakespeare_plain.py $(ARGS)
 
-bench-text: install data ## Text throughput: charlm's Transformer and GRU against a plain PyTorch loop on the same blocks (about 6 minutes)
+bench-text: install data ## Text throughput: charlm's Transformer and GRU against a plain PyTorch loop on the same blocks (about 8 minutes)
 	$(BIN)/python bench/text_speed.py $(ARGS)
 
 bench-big-text: install data ## A 1 GB text (written under /tmp): encoding time, 1,000 updates, peak memory (about 10 minutes)

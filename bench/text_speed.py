@@ -5,9 +5,11 @@ each in its own process, taking turns `--repeat` times:
   plain    a plain loop: the same `charlm.models` network, AdamW, gradient clipping, the
            same random blocks of tinyshakespeare.txt (`charlm.data.text.TextBlocks`)
   charlm   charlm-train on data=shakespeare with the same model, optimiser and blocks
-Both are timed over the same updates (after `--warmup` updates), Lightning's per-chunk work
-included for charlm, validation excluded for both. Prints characters per second and the
-ratio charlm / plain (the fastest run of each).
+Both are timed chunk by chunk (20 updates, after `--warmup` updates), Lightning's per-chunk
+work included for charlm, validation excluded for both. Prints characters per second, the
+median over every timed chunk of every run of each (with the slowest and fastest chunk: this
+machine's speed drifts by 10% from one chunk to the next, so the fastest run of each would
+compare two draws of that drift), and the ratio of the medians.
 
     .venv/bin/python bench/text_speed.py [--updates N] [--threads T] [--repeat R]
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,12 +76,11 @@ def child_plain(family: str, updates: int, warmup: int, threads: int) -> dict:
     optimizer = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=0.01, foreach=True)
     blocks = TextBlocks(encoded.ids(), split_bounds(encoded.length, (0.85, 0.05, 0.1))[0],
                         BLOCK, BATCH, steps_per_batch=20, seed=0)  # fmt: skip
-    blocks.num_chunks = -(-(updates + warmup) // 20)
-    done, started = 0, None
+    blocks.num_chunks = (updates + warmup) // 20
+    done, chunks = 0, []
     for chunk in blocks:
+        started = time.perf_counter()
         for i in range(chunk.updates):
-            if done == warmup:
-                started = time.perf_counter()
             x, y = chunk.minibatch(i)
             loss = F.cross_entropy(net(x).flatten(0, 1), y.flatten())
             optimizer.zero_grad(set_to_none=True)
@@ -86,10 +88,9 @@ def child_plain(family: str, updates: int, warmup: int, threads: int) -> dict:
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             optimizer.step()
             done += 1
-            if done == warmup + updates:
-                elapsed = time.perf_counter() - started
-                return {"chars_per_s": updates * BATCH * BLOCK / elapsed, "loss": loss.item()}
-    raise RuntimeError("ran out of blocks")
+        if done > warmup:
+            chunks.append(time.perf_counter() - started)
+    return {"chunk_s": chunks, "loss": loss.item()}
 
 
 def child_charlm(family: str, updates: int, warmup: int, threads: int) -> dict:
@@ -98,18 +99,17 @@ def child_charlm(family: str, updates: int, warmup: int, threads: int) -> dict:
     from charlm.train import train
 
     class Clock(L.Callback):
-        """Times the updates after `warmup`, up to the end of the last chunk."""
+        """Times each chunk (one Lightning batch of 20 updates) after `warmup` updates."""
 
         def __init__(self) -> None:
-            self.start = self.end = None
+            self.start, self.chunks = 0.0, []
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if trainer.global_step == warmup:
-                self.start = time.perf_counter()
+            self.start = time.perf_counter()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            if trainer.global_step == warmup + updates:
-                self.end = time.perf_counter()
+            if trainer.global_step > warmup:
+                self.chunks.append(time.perf_counter() - self.start)
 
     clock = Clock()
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,8 +123,7 @@ def child_charlm(family: str, updates: int, warmup: int, threads: int) -> dict:
             "final_eval=[val]",
         )  # fmt: skip
         metrics = train(cfg, extra_callbacks=[clock])
-    elapsed = clock.end - clock.start
-    return {"chars_per_s": updates * BATCH * BLOCK / elapsed, "loss": metrics["val"]["loss"]}
+    return {"chunk_s": clock.chunks, "loss": metrics["val"]["loss"]}
 
 
 def run_child(kind: str, family: str, args: argparse.Namespace) -> dict:
@@ -145,7 +144,7 @@ def main() -> None:
     # Both multiples of charlm's chunk (20 updates), whose boundaries charlm is timed at.
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--families", default="transformer,gru")
     parser.add_argument("--child", choices=["plain", "charlm"])
     parser.add_argument("--family", default="transformer")
@@ -159,16 +158,19 @@ def main() -> None:
     if not TEXT.is_file():
         raise SystemExit(f"{TEXT} is missing: run `make data`")
     print(f"{args.updates} timed updates of {BATCH} blocks x {BLOCK} characters, "
-          f"{args.threads} threads, best of {args.repeat}")  # fmt: skip
+          f"{args.threads} threads, {args.repeat} runs of each, taking turns: characters/s, "
+          "the median chunk of 20 updates (slowest - fastest)")  # fmt: skip
     for family in args.families.split(","):
-        best: dict[str, float] = {}
+        rates: dict[str, list[float]] = {"plain": [], "charlm": []}
         for _ in range(args.repeat):
             for kind in ("plain", "charlm"):
-                rate = run_child(kind, family, args)["chars_per_s"]
-                best[kind] = max(best.get(kind, 0.0), rate)
-        ratio = best["charlm"] / best["plain"]
-        print(f"{family:<12} plain {best['plain']:9,.0f} chars/s   charlm "
-              f"{best['charlm']:9,.0f} chars/s   charlm / plain {ratio:.3f}", flush=True)  # fmt: skip
+                chunks = run_child(kind, family, args)["chunk_s"]
+                rates[kind] += [20 * BATCH * BLOCK / s for s in chunks]
+        median = {kind: statistics.median(r) for kind, r in rates.items()}
+        print(f"{family:<12}" + "".join(
+            f" {kind} {median[kind]:7,.0f} ({min(r):,.0f} - {max(r):,.0f})"
+            for kind, r in rates.items()
+        ) + f"   charlm / plain {median['charlm'] / median['plain']:.3f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
