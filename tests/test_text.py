@@ -693,6 +693,8 @@ def test_charlm_eval_learns_from_the_text_in_mode_dynamic_and_leaves_the_checkpo
         run_command("charlm-eval", f"ckpt={gru}", "mode=dynamic", "dynamic_lr=1e300"), "charlm-eval"
     )
     assert "dynamic_lr=1e+300: must be > 0 and below 3.4e+38" in line
+    line = _one_error(run_command("charlm-eval", f"ckpt={gru}", "dynamic_lr=0.5"), "charlm-eval")
+    assert "dynamic_lr=0.5: only mode=dynamic takes steps; add mode=dynamic" in line
     assert gru.read_bytes() == saved
 
 

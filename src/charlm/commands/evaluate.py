@@ -34,6 +34,10 @@ def main(cfg: DictConfig) -> None:
             "device": "str|null",
         },
     )
+    if cfg.get("dynamic_lr") is not None and cfg.get("mode") != "dynamic":
+        raise CharlmError(
+            f"dynamic_lr={cfg.dynamic_lr}: only mode=dynamic takes steps; add mode=dynamic"
+        )
     # One checkpoint, or several (ckpt=[a.ckpt,b.ckpt]) evaluated as one ensemble.
     ckpts = [str(c) for c in cfg.ckpt] if OmegaConf.is_list(cfg.ckpt) else [str(cfg.ckpt)]
     first = Path(ckpts[0])

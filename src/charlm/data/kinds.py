@@ -150,7 +150,11 @@ class DataKind:
         if mode is not None and mode not in self.eval_modes:
             raise CharlmError(
                 f"mode={mode!r}: one of {list(self.eval_modes)} for a model of {self.described}"
-                + ("" if self.kind == "text" else "; sliding and carried read running text")
+                + (
+                    ""
+                    if self.kind == "text"
+                    else "; sliding, carried and dynamic read running text"
+                )
             )
 
     def mode_batches(self, name: str, mode: str, predictions: int) -> Any:
