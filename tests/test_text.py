@@ -254,6 +254,10 @@ SMALL = {
     "transformer": (
         "model=transformer", "model.net.emb_size=32", "model.net.num_layers=1", "model.optimizer.lr=1e-2",
     ),
+    "transformer_rotary": (
+        "model=transformer", "model.net.emb_size=32", "model.net.num_layers=1", "model.optimizer.lr=1e-2",
+        "model.net.positions=rotary",
+    ),
 }  # fmt: skip
 
 
