@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from commands import run_command
+from conftest import compose_train
 
 from charlm.data.text import encode_text
 
@@ -303,6 +304,33 @@ def test_a_run_without_a_validation_split_keeps_its_model(tmp_path, text_file, k
     assert torch.load(last, weights_only=True)["global_step"] == 40 == metrics["steps"]
     evaluated = run_command("charlm-eval", f"ckpt={last}", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
+
+
+def test_a_run_without_validation_stopped_between_its_checkpoints_keeps_its_last_weights(
+    tmp_path, text_file
+):
+    # The time budget or Ctrl-C stops such a run after any update, not only where a
+    # validation would fall (every 20 here): a callback stops it after update 30.
+    import lightning as L
+    import torch
+
+    from charlm.train import train
+
+    class StopAt30(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 30:
+                trainer.should_stop = True
+
+    cfg = compose_train(
+        tmp_path, "data=text", f"data.path={text_file}", "data.block_size=16",
+        "data.split=[0.9,0,0.1]", "trainer.val_check_interval=20", "data.steps_per_batch=10",
+        "trainer.max_steps=100", "logger=none", "callbacks.progress_bar=null",
+        output_dir=tmp_path / "run",
+    )  # fmt: skip
+    metrics = train(cfg, extra_callbacks=[StopAt30()])
+    last = Path(metrics["last_checkpoint"])
+    assert torch.load(last, weights_only=True)["global_step"] == 30 == metrics["steps"]
+    assert metrics["weights_step"] == 30
 
 
 def test_a_finished_one_cycle_run_asked_to_go_on_is_refused_in_one_line(text_run, tmp_path):

@@ -425,7 +425,7 @@ def test_nanogpts_protocol_has_a_transformer_recipe_chosen_on_the_inner_split(ma
     assert list(nano.data.split) == [0.9, 0.0, 0.1] and list(nano.final_eval) == ["train", "test"]
     assert nano.model.net.positions == "rotary" and base.model.net.positions == "learned"
     assert nano.callbacks.ema._target_.endswith("EMAWeightAveraging")
-    assert (nano.model.optimizer.weight_decay, base.model.optimizer.weight_decay) == (0.1, 0.01)
+    assert (nano.model.optimizer.weight_decay, base.model.optimizer.weight_decay) == (0.2, 0.01)
     assert {k: v for k, v in nano.model.net.items() if k != "positions"} == {
         k: v for k, v in base.model.net.items() if k != "positions"
     }
