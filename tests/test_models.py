@@ -190,7 +190,7 @@ def test_a_rotary_transformer_has_no_position_table_and_reads_positions_by_rotat
     # orders differ by the rounding of sums taken in another order.
     net.rotary = None
     for block in net.blocks:
-        block.attn._rotary = (None,)
+        block.attn.rotary = None
     bag = net(x)
     assert (bag[0, -1] - bag[1, -1]).abs().max() < 1e-3
     assert (logits[0, -1] - logits[1, -1]).abs().max() > 0.01

@@ -7,6 +7,7 @@ says how it is formatted and whether charlm-report's short table shows it.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from charlm.data.sequences import PAD_TARGET
+from charlm.errors import CharlmError, NonFiniteError
 from charlm.models.base import logits_for
 
 # torchmetrics is imported where a metric object is made, not here: importing it takes about
@@ -202,16 +204,12 @@ def evaluate_dynamic(
     dropout) throughout. Torch and Lightning have no such pass: their evaluation loops never
     take a step.
     """
-    import copy
-
     require_finite = getattr(model, "require_finite", None)
     if require_finite is not None:
         require_finite()
     adapted = copy.deepcopy(model).eval()
     largest = min((torch.finfo(p.dtype).max for p in adapted.parameters()), default=math.inf)
     if not 0 < lr < largest:
-        from charlm.errors import CharlmError
-
         raise CharlmError(
             f"dynamic_lr={lr}: must be > 0 and below {largest:.3g}, the weights' range"
         )
@@ -250,8 +248,6 @@ def evaluate_dynamic(
     values = metrics.compute()
     finite = all(bool(torch.isfinite(p).all()) for p in adapted.parameters())
     if not (finite and math.isfinite(values["loss"])):
-        from charlm.errors import NonFiniteError
-
         raise NonFiniteError(
             f"dynamic evaluation diverged (NLL {values['loss']}): give a smaller dynamic_lr"
         )

@@ -119,32 +119,20 @@ class ResumableCheckpoint(ModelCheckpoint):
     ) -> None:
         super().on_train_batch_end(trainer, pl_module, *args)
         # A run without a validation split (data.split=[0.9,0,0.1]) never validates: the
-        # checkpoint written after each validation is written where one would fall instead.
+        # checkpoint written after each validation is written where one would fall instead,
+        # and where the run stops between those points (its time budget spent, Ctrl-C: the
+        # callbacks that stop it run before checkpoints), as a validating run's last
+        # validation does.
         schedule = getattr(pl_module, "schedule", None)
         if (
-            self._without_validation(trainer)
+            self.monitor is None
+            and trainer.limit_val_batches == 0
             and schedule is not None
-            and schedule.validation_due(trainer.global_step)
+            and (schedule.validation_due(trainer.global_step) or trainer.should_stop)
         ):
-            self._save_last(trainer)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_train_end(trainer, pl_module)
-        # Such a run stopped between those points (its time budget spent, Ctrl-C) ends with
-        # its last weights saved too, as a run that validates does after its last update.
-        if self._without_validation(trainer) and self._saved_step != trainer.global_step:
-            self._save_last(trainer)
-
-    _saved_step: int | None = None
-
-    def _without_validation(self, trainer: L.Trainer) -> bool:
-        return self.monitor is None and trainer.limit_val_batches == 0
-
-    def _save_last(self, trainer: L.Trainer) -> None:
-        path = self.format_checkpoint_name({})
-        trainer.save_checkpoint(path, weights_only=self.save_weights_only)
-        self.best_model_path = self.last_model_path = path
-        self._saved_step = trainer.global_step
+            path = self.format_checkpoint_name({})
+            trainer.save_checkpoint(path, weights_only=self.save_weights_only)
+            self.best_model_path = self.last_model_path = path
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         old_dir = state_dict.get("dirpath")

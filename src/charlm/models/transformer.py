@@ -57,8 +57,7 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(n_embd, 3 * n_embd)
         self.proj = nn.Linear(n_embd, n_embd)
         self.resid_drop = Dropout(dropout)
-        # Shared by every block; kept out of this module's state (a plain attribute).
-        self._rotary = (rotary,)
+        self.rotary = rotary  # one module shared by every block (its tables are not saved)
 
     def _heads(self, x: torch.Tensor, start: int) -> tuple[torch.Tensor, ...]:
         """Queries, keys and values of x (batch, time, emb), each (batch, heads, time, emb /
@@ -68,9 +67,8 @@ class CausalSelfAttention(nn.Module):
             t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
             for t in self.qkv(x).split(C, dim=2)
         )
-        rotary = self._rotary[0]
-        if rotary is not None:
-            q, k = rotary(q, start), rotary(k, start)
+        if self.rotary is not None:
+            q, k = self.rotary(q, start), self.rotary(k, start)
         return q, k, v
 
     def forward(
