@@ -19,6 +19,9 @@ FAMILIES = {
     "gru": lambda v: RecurrentLM(v, cell="gru", emb_size=8, hidden_size=16),
     "lstm": lambda v: RecurrentLM(v, cell="lstm", emb_size=8, hidden_size=16),
     "rnn": lambda v: RecurrentLM(v, cell="rnn", emb_size=8, hidden_size=16, num_layers=1),
+    "lstm_attention": lambda v: RecurrentLM(
+        v, cell="lstm", emb_size=8, hidden_size=16, attention_heads=2, attention_size=8
+    ),
     "transformer": lambda v: TransformerLM(v, num_layers=2, n_head=2, emb_size=16),
     "transformer_rotary": lambda v: TransformerLM(
         v, num_layers=2, n_head=2, emb_size=16, positions="rotary"
@@ -283,3 +286,71 @@ def test_weight_dropout_drops_recurrent_weights_in_training_only(cell):
 def test_weight_dropout_outside_0_1_is_refused():
     with pytest.raises(ConfigError, match="weight_dropout=1.0: must be in"):
         RecurrentLM(7, 12, weight_dropout=1.0)
+
+
+def _recurrence_of_the_input_only(net: RecurrentLM) -> RecurrentLM:
+    """`net` (a plain RNN: h_t = tanh(W x_t + U h_t-1 + b)) with U zeroed: each position's
+    recurrent output depends on its own character only, so whatever else it sees comes
+    through attention. (A GRU's or LSTM's gates would still carry the state.)"""
+    with torch.no_grad():
+        for name, w in net.rnn.named_parameters():
+            if name.startswith("weight_hh"):
+                w.zero_()
+    return net
+
+
+def test_a_recurrent_models_attention_sees_context_size_positions_and_no_further():
+    torch.manual_seed(0)
+    net = RecurrentLM(
+        7, 6, cell="rnn", emb_size=5, hidden_size=8, num_layers=1,
+        attention_heads=2, attention_size=8,
+    ).eval()  # fmt: skip
+    net = _recurrence_of_the_input_only(net)
+    ids = torch.randint(1, 7, (1, 20))
+    whole, _ = net.text_start(ids)  # 20 characters read by a window of 6
+    for back, seen in ((5, True), (6, False), (12, False)):
+        changed = ids.clone()
+        changed[0, -1 - back] = changed[0, -1 - back] % 6 + 1
+        after, _ = net.text_start(changed)
+        assert (after - whole).abs().max() > 1e-4 if seen else torch.allclose(after, whole)
+    # Without attention the same recurrence sees nothing before the last character.
+    net.attn = None
+    changed = ids.clone()
+    changed[0, -2] = changed[0, -2] % 6 + 1
+    assert torch.allclose(net.text_start(changed)[0], net.text_start(ids)[0])
+
+
+def test_a_recurrent_model_whose_attention_adds_nothing_is_the_plain_model():
+    torch.manual_seed(0)
+    plain = RecurrentLM(7, 12, cell="lstm", emb_size=5, hidden_size=8, num_layers=2).eval()
+    attended = RecurrentLM(
+        7, 12, cell="lstm", emb_size=5, hidden_size=8, num_layers=2, attention_heads=1
+    ).eval()
+    missing = attended.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith(("attn.", "attn_norm.")) for k in missing)
+    idx = torch.randint(0, 7, (3, 12))
+    assert not torch.allclose(attended(idx), plain(idx))
+    with torch.no_grad():  # the residual branch's output projection zeroed
+        attended.attn.proj.weight.zero_()
+        attended.attn.proj.bias.zero_()
+    torch.testing.assert_close(attended(idx), plain(idx))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"attention_heads": -1}, "attention_heads=-1: a whole number >= 0"),
+        (
+            {"attention_heads": 3, "attention_size": 8},
+            "attention_heads=3: must divide attention_size=8",
+        ),
+        (
+            {"attention_heads": 1, "attention_size": 7},
+            "attention_size / attention_heads = 7: rotary",
+        ),
+        ({"attention_heads": 1, "attention_size": 0}, "attention_size"),
+    ],
+)
+def test_a_recurrent_models_impossible_attention_is_refused(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        RecurrentLM(7, 12, hidden_size=8, **kwargs)

@@ -150,6 +150,9 @@ FAMILIES = {
     "bigram": lambda v: BigramLM(v, 1, seed=0),
     "mlp": lambda v: BengioMLP(v, 4, emb_size=4, hidden_size=16),
     "gru": lambda v: RecurrentLM(v, 16, "gru", emb_size=8, hidden_size=16, num_layers=1),
+    "lstm_attention": lambda v: RecurrentLM(
+        v, 16, "lstm", emb_size=8, hidden_size=16, num_layers=1, attention_heads=2, attention_size=8
+    ),
     "transformer": lambda v: TransformerLM(v, 16, num_layers=1, n_head=2, emb_size=16),
     "transformer_rotary": lambda v: TransformerLM(
         v, 16, num_layers=2, n_head=2, emb_size=16, positions="rotary"
@@ -202,6 +205,19 @@ def test_sampled_text_steps_give_the_full_forwards_logits(text_model):
     for t in range(4, 12):
         logits, state = text_model.text_advance(state, ids[:, t])
         assert torch.allclose(logits, full[:, t], atol=1e-5)
+
+
+def test_a_recurrent_model_with_attention_samples_past_its_block_as_its_window_reads():
+    torch.manual_seed(0)
+    model = FAMILIES["lstm_attention"](12).eval()  # a window of 16
+    ids = torch.randint(0, 12, (2, 50))
+    logits, state = model.text_start(ids[:, :5])
+    for t in range(5, 50):
+        logits, state = model.text_advance(state, ids[:, t])
+        # Read whole, each position sees the 16 up to itself: the cache holds the last 15.
+        whole, _ = model.text_start(ids[:, : t + 1])
+        assert torch.allclose(logits, whole, atol=1e-5), t
+    assert state.keys.shape[2] == 15 and state.position == 50
 
 
 @pytest.mark.parametrize("positions", ["learned", "rotary"])
@@ -257,6 +273,10 @@ SMALL = {
     "transformer_rotary": (
         "model=transformer", "model.net.emb_size=32", "model.net.num_layers=1", "model.optimizer.lr=1e-2",
         "model.net.positions=rotary",
+    ),
+    "lstm_attention": (
+        "model=gru", "model.net.cell=lstm", "model.net.hidden_size=32", "model.net.emb_size=8",
+        "model.optimizer.lr=1e-2", "model.net.attention_heads=1", "model.net.attention_size=16",
     ),
 }  # fmt: skip
 

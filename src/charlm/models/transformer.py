@@ -33,15 +33,24 @@ class Rotary(nn.Module):
                 f"emb_size / n_head = {head_size}: rotary positions need an even head size",
                 key="emb_size",
             )
-        freqs = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)
-        angles = torch.outer(torch.arange(context_size, dtype=torch.float32), freqs)
-        self.register_buffer("cos", angles.cos(), persistent=False)  # (context, head / 2)
-        self.register_buffer("sin", angles.sin(), persistent=False)
+        freqs = base ** (-torch.arange(0, head_size, 2, dtype=torch.float64) / head_size)
+        angles = torch.outer(torch.arange(context_size, dtype=torch.float64), freqs)
+        self.register_buffer("freqs", freqs, persistent=False)
+        self.register_buffer("cos", angles.cos().float(), persistent=False)  # (context, head / 2)
+        self.register_buffer("sin", angles.sin().float(), persistent=False)
 
     def forward(self, t: torch.Tensor, start: int) -> torch.Tensor:
         """`t` (batch, heads, time, head) rotated as if it stood at positions start, start+1..."""
         n = t.shape[-2]
-        cos, sin = self.cos[start : start + n], self.sin[start : start + n]
+        if start + n <= len(self.cos):
+            cos, sin = self.cos[start : start + n], self.sin[start : start + n]
+        else:
+            # Past the tables: a window sliding along running text (a recurrent model's
+            # attention, `RecurrentLM`) keeps its keys where they stood. The angles of far
+            # positions are computed in float64, where float32 would lose their fraction.
+            positions = torch.arange(start, start + n, dtype=torch.float64, device=t.device)
+            angles = torch.outer(positions, self.freqs.double())
+            cos, sin = angles.cos().float(), angles.sin().float()
         a, b = t.float().chunk(2, dim=-1)
         return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1).to(t.dtype)
 
@@ -50,19 +59,26 @@ class CausalSelfAttention(nn.Module):
     """Multi-head attention where position t sees positions <= t, by scaled_dot_product_attention."""
 
     def __init__(
-        self, n_embd: int, n_head: int, dropout: float, rotary: Rotary | None = None
+        self,
+        n_embd: int,
+        n_head: int,
+        dropout: float,
+        rotary: Rotary | None = None,
+        io_size: int | None = None,
     ) -> None:
+        """`n_embd` channels of queries, keys and values, split among `n_head` heads; the
+        input and output have `io_size` (by default n_embd)."""
         super().__init__()
-        self.n_head, self.dropout = n_head, dropout
-        self.qkv = nn.Linear(n_embd, 3 * n_embd)
-        self.proj = nn.Linear(n_embd, n_embd)
+        self.n_embd, self.n_head, self.dropout = n_embd, n_head, dropout
+        self.qkv = nn.Linear(io_size or n_embd, 3 * n_embd)
+        self.proj = nn.Linear(n_embd, io_size or n_embd)
         self.resid_drop = Dropout(dropout)
         self.rotary = rotary  # one module shared by every block (its tables are not saved)
 
     def _heads(self, x: torch.Tensor, start: int) -> tuple[torch.Tensor, ...]:
         """Queries, keys and values of x (batch, time, emb), each (batch, heads, time, emb /
         heads), the queries and keys rotated to positions start... under rotary positions."""
-        B, T, C = x.shape
+        B, T, C = *x.shape[:2], self.n_embd
         q, k, v = (
             t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
             for t in self.qkv(x).split(C, dim=2)
@@ -72,18 +88,34 @@ class CausalSelfAttention(nn.Module):
         return q, k, v
 
     def forward(
-        self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
+        self,
+        x: torch.Tensor,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        start: int | None = None,
+        window: int | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """x (batch, time, emb); `past`: the keys and values of the positions before x."""
-        B, T, C = x.shape
-        q, k, v = self._heads(x, 0 if past is None else past[0].shape[2])
+        """x (batch, time, emb); `past`: the keys and values of the positions before x.
+        `start`: the position of x's first row (rotary positions), by default the number of
+        positions before it. `window`: without `past`, each position sees itself and at most
+        window - 1 before it (a sliding window, for text longer than the model was trained on).
+        """
+        B, T, C = *x.shape[:2], self.n_embd
+        if start is None:
+            start = 0 if past is None else past[0].shape[2]
+        q, k, v = self._heads(x, start)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        mask = None
+        if past is None and window is not None and window < T:
+            i = torch.arange(T, device=x.device)
+            gap = i[:, None] - i[None, :]
+            mask = (gap >= 0) & (gap < window)
         y = F.scaled_dot_product_attention(
             q, k, v,
+            attn_mask=mask,
             dropout_p=self.dropout if self.training else 0.0,
             # With a cache, x is the newest position and may see every earlier one.
-            is_causal=past is None,
+            is_causal=past is None and mask is None,
         )  # fmt: skip
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_drop(self.proj(y)), (k, v)
@@ -92,7 +124,7 @@ class CausalSelfAttention(nn.Module):
         """The attention weights of x (batch, time, emb), softmax(q k^T / sqrt(d) + causal
         mask): (batch, heads, time, time), row t a distribution over the positions <= t.
         `forward` never builds them (scaled_dot_product_attention fuses them away)."""
-        C = x.shape[-1]
+        C = self.n_embd
         q, k, _ = self._heads(x, 0)
         scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head)  # (batch, heads, T, T)
         T = x.shape[1]
