@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ROOT / "data" / "tinyshakespeare.txt"
 # experiment=shakespeare_nanogpt's recipe, written out.
-BLOCK, BATCH, LR, WEIGHT_DECAY, WARMUP, FINAL_RATIO, CLIP = 256, 16, 6e-3, 0.01, 100, 0.1, 1.0
+BLOCK, BATCH, LR, WEIGHT_DECAY, WARMUP, FINAL_RATIO, CLIP = 256, 16, 6e-3, 0.2, 100, 0.1, 1.0
 EMA_DECAY, EMA_EVERY = 0.9, 10  # an average of the weights after every 10 updates
 NET = {"cell": "lstm", "emb_size": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.3}
 

@@ -425,13 +425,15 @@ def test_nanogpts_protocol_trains_on_the_first_90_percent_and_reports_the_last_1
     best, nano = make_cfg("experiment=shakespeare_best"), make_cfg("experiment=shakespeare_nanogpt")
     assert list(nano.data.split) == [0.9, 0.0, 0.1] and list(nano.final_eval) == ["train", "test"]
     # The recipe is shakespeare_best's, chosen on its split (an inner split of the first 90%:
-    # train on 85%, validate on 85-90%): shakespeare_gru's with an LSTM, dropout and longer
-    # blocks.
+    # train on 85%, validate on 85-90%): shakespeare_gru's with an LSTM, dropout, weight decay
+    # on the weight matrices and longer blocks.
     for key in ("time_budget_s", "trainer", "seed"):
         assert nano[key] == best[key]
     assert nano.model == best.model
     assert (best.model.net.cell, best.model.net.dropout) == ("lstm", 0.3)
     gru = make_cfg("experiment=shakespeare_gru")
+    assert (best.model.optimizer.weight_decay, gru.model.optimizer.weight_decay) == (0.2, 0.01)
+    assert best.model.weight_decay_on == "matrices" and best.model.net.attention_heads == 0
     assert (best.data.block_size, best.data.batch_size) == (256, 16)
     assert best.data.block_size * best.data.batch_size == gru.data.block_size * gru.data.batch_size
     assert {k: v for k, v in nano.data.items() if k != "split"} == {

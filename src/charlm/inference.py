@@ -41,8 +41,9 @@ __all__ = [
 
 # Predictions an evaluation batch holds when the run's config does not say.
 EVAL_PREDICTIONS = 8192
-# The SGD step size of `mode=dynamic`, chosen on shakespeare_best's validation split (val
-# 1.3205 at 1.0; 1.3890 at 0.1, 1.3529 at 0.3, 1.3309 at 0.6, 1.3241 at 2.0: docs/results.md).
+# The SGD step size of `mode=dynamic`, chosen on the validation split of shakespeare_best's
+# checkpoint of weight decay 0.01 (val 1.3205 at 1.0; 1.3890 at 0.1, 1.3529 at 0.3, 1.3309 at
+# 0.6, 1.3241 at 2.0: docs/results.md).
 DYNAMIC_LR = 1.0
 
 
