@@ -33,11 +33,18 @@ class Rotary(nn.Module):
                 f"emb_size / n_head = {head_size}: rotary positions need an even head size",
                 key="emb_size",
             )
-        freqs = base ** (-torch.arange(0, head_size, 2, dtype=torch.float64) / head_size)
-        angles = torch.outer(torch.arange(context_size, dtype=torch.float64), freqs)
-        self.register_buffer("freqs", freqs, persistent=False)
+        self.head_size, self.base = head_size, base
+        angles = self._angles(0, context_size)
         self.register_buffer("cos", angles.cos().float(), persistent=False)  # (context, head / 2)
         self.register_buffer("sin", angles.sin().float(), persistent=False)
+
+    def _angles(self, start: int, n: int) -> torch.Tensor:
+        """The angles of positions start... start+n-1 (n, head / 2), computed in float64 (on
+        the CPU: not every device has it), where float32 would lose far positions' fraction."""
+        freqs = self.base ** (
+            -torch.arange(0, self.head_size, 2, dtype=torch.float64) / self.head_size
+        )
+        return torch.outer(torch.arange(start, start + n, dtype=torch.float64), freqs)
 
     def forward(self, t: torch.Tensor, start: int) -> torch.Tensor:
         """`t` (batch, heads, time, head) rotated as if it stood at positions start, start+1..."""
@@ -46,11 +53,9 @@ class Rotary(nn.Module):
             cos, sin = self.cos[start : start + n], self.sin[start : start + n]
         else:
             # Past the tables: a window sliding along running text (a recurrent model's
-            # attention, `RecurrentLM`) keeps its keys where they stood. The angles of far
-            # positions are computed in float64, where float32 would lose their fraction.
-            positions = torch.arange(start, start + n, dtype=torch.float64, device=t.device)
-            angles = torch.outer(positions, self.freqs.double())
-            cos, sin = angles.cos().float(), angles.sin().float()
+            # attention, `RecurrentLM`) keeps its keys where they stood.
+            angles = self._angles(start, n)
+            cos, sin = angles.cos().float().to(t.device), angles.sin().float().to(t.device)
         a, b = t.float().chunk(2, dim=-1)
         return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1).to(t.dtype)
 
