@@ -24,7 +24,7 @@ import torch
 
 import charlm
 from charlm import EnsembleLM, load_words, split_words
-from charlm.course import racine
+from charlm.course import racine, verifier_sequences
 from charlm.course.views import AttentionView, HiddenUnitsView, SamplerView
 from charlm.figures import attention_figure, hidden_units_figure, loss_curves_figure
 from charlm.inference import evaluate_words
@@ -32,6 +32,34 @@ from charlm.inference import evaluate_words
 # La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
 ROOT = racine()
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
+
+# %% [markdown]
+# ## Exercice : un mot entier, une séquence
+#
+# Le MLP lisait une fenêtre par caractère ; un modèle de séquence lit le mot entier et prédit
+# chaque position à la fois. Pour chaque mot, X est « . » puis ses caractères, Y ses
+# caractères puis « . » : Y est X décalé d'un cran. Les mots d'un lot n'ont pas la même
+# longueur : on complète X par 0 et Y par -1, que `F.cross_entropy(..., ignore_index=-1)`
+# ne compte pas. Écrivez `sequences(mots, stoi)` qui renvoie X et Y, de forme
+# (nombre de mots, longueur du plus long + 1).
+
+
+# %% tags=["exercice"]
+def sequences(mots, stoi):
+    ### BEGIN SOLUTION
+    largeur = max(len(m) for m in mots) + 1
+    X = torch.zeros(len(mots), largeur, dtype=torch.long)
+    Y = torch.full((len(mots), largeur), -1, dtype=torch.long)
+    for i, mot in enumerate(mots):
+        ids = [stoi[c] for c in mot]
+        X[i, 1 : len(ids) + 1] = torch.tensor(ids, dtype=torch.long)
+        Y[i, : len(ids) + 1] = torch.tensor(ids + [0], dtype=torch.long)
+    return X, Y
+    ### END SOLUTION
+
+
+# %% tags=["exercice"]
+verifier_sequences(sequences, mots=load_words(ROOT / "data" / "civil_mots.txt")[:500])
 
 # %% [markdown]
 # ## Entraîner le GRU et le Transformer

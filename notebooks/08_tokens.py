@@ -15,11 +15,38 @@ import os
 import torch
 
 import charlm
-from charlm.course import racine
+from charlm.course import racine, verifier_fusion
 
 # La racine du dépôt (data/, logs/) : $CHARLM_ROOT, ou le premier dossier au-dessus qui a data/.
 ROOT = racine()
 QUICK = os.environ.get("CHARLM_QUICK") == "1"  # réglages courts de la suite de tests
+
+# %% [markdown]
+# ## Exercice : une fusion de BPE
+#
+# Un tokenizer BPE part des caractères et apprend, une à une, des fusions : la paire d'ids
+# voisins la plus fréquente devient un nouveau token. Écrivez `fusionner(ids, paire, nouveau)`,
+# qui renvoie une nouvelle liste où chaque occurrence de `paire`, lue de gauche à droite sans
+# chevauchement, est remplacée par `nouveau` : `fusionner([1, 1, 1], (1, 1), 9)` vaut `[9, 1]`.
+
+
+# %% tags=["exercice"]
+def fusionner(ids, paire, nouveau):
+    ### BEGIN SOLUTION
+    sortie, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == tuple(paire):
+            sortie.append(nouveau)
+            i += 2
+        else:
+            sortie.append(ids[i])
+            i += 1
+    return sortie
+    ### END SOLUTION
+
+
+# %% tags=["exercice"]
+verifier_fusion(fusionner)
 
 # %% [markdown]
 # ## Entraîner

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -18,13 +19,14 @@ from charlm.errors import CharlmError
 
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 # The lessons whose exercises read the course's word list.
-NEEDS_CORPUS = {"04_bigram", "05_bengio_mlp"}
+NEEDS_CORPUS = {"04_bigram", "05_bengio_mlp", "06_sequence_models"}
 
 
 def test_every_lesson_is_built_and_only_its_solutions_change(tmp_path):
     import jupytext
 
-    written = build_exercises(ROOT / "notebooks", tmp_path)
+    written, kept = build_exercises(ROOT / "notebooks", tmp_path)
+    assert not kept
     assert [p.name for p in written] == [f"{p.stem}.ipynb" for p in LESSONS]
     solutions = 0
     for lesson, path in zip(LESSONS, written, strict=True):
@@ -46,7 +48,7 @@ def test_every_lesson_is_built_and_only_its_solutions_change(tmp_path):
             ]
             lines = iter(theirs.source.splitlines())
             assert all(any(line == other for other in lines) for line in kept)
-    assert solutions >= 8  # the cells a student writes, in lessons 1 to 5 and 7
+    assert solutions >= 10  # the cells a student writes, one lesson or more each
 
 
 def test_a_solution_outside_an_exercise_cell_is_refused(tmp_path):
@@ -85,7 +87,7 @@ def test_as_handed_out_every_check_fails_with_its_french_message(tmp_path):
     if not (ROOT / "data" / "civil_mots.txt").is_file():
         pytest.skip("data/civil_mots.txt is missing: run `make data`")
     cells = []
-    for path in build_exercises(ROOT / "notebooks", tmp_path / "ex"):
+    for path in build_exercises(ROOT / "notebooks", tmp_path / "ex")[0]:
         cells += exercise_cells(nbformat.read(path, as_version=4))
     notebook = nbformat.v4.new_notebook(cells=cells)
     NotebookClient(
@@ -100,4 +102,56 @@ def test_as_handed_out_every_check_fails_with_its_french_message(tmp_path):
             shown = "".join(o.get("data", {}).get("text/plain", "") for o in cell.outputs)
             assert shown.startswith("❌ ") and "pas encore écrite" in shown, (cell.source, shown)
             checks += 1
-    assert checks >= 16
+    assert checks >= 18
+
+
+def _build(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "charlm.course.exercises", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_building_again_never_writes_over_a_students_answers(tmp_path):
+    out = tmp_path / "ex"
+    assert _build("--out", str(out)).returncode == 0
+    student = out / "04_bigram.ipynb"
+    notebook = nbformat.read(student, as_version=4)
+    cell = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    cell.source = cell.source.replace("raise NotImplementedError()", "return 'ma réponse'")
+    nbformat.write(notebook, student)
+    answered, untouched = student.read_bytes(), (out / "05_bengio_mlp.ipynb").read_bytes()
+    again = _build("--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert student.read_bytes() == answered  # the student's answer is still there
+    assert (out / "05_bengio_mlp.ipynb").read_bytes() == untouched
+    assert again.stderr.count("\n") == 1 and f"kept {student}" in again.stderr
+    assert str(student) not in again.stdout
+
+
+def test_an_out_that_is_a_file_or_an_unclosed_solution_is_one_line(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("mes notes")
+    bad = _build("--out", str(target))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert "a file, not a folder" in bad.stderr and target.read_text() == "mes notes"
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (lessons / "01_broken.py").write_text(
+        f'# %%\nimport torch\n\n# %% tags=["{TAG}"]\ndef f():\n    {BEGIN}\n    return 1\n'
+    )
+    bad = _build("--lessons", str(lessons), "--out", str(tmp_path / "ex"))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert (
+        "01_broken.py, cell 2: a solution region opens without its `### END SOLUTION`" in bad.stderr
+    )
+    assert not (tmp_path / "ex").exists()
+
+
+def test_every_lesson_hands_out_one_exercise_at_least():
+    import jupytext
+
+    for lesson in LESSONS:
+        cells = jupytext.read(lesson).cells
+        assert any(BEGIN in c.source for c in cells), f"{lesson.name} has no exercise"
+        assert any("verifier_" in c.source and TAG in c.metadata.get("tags", []) for c in cells)

@@ -6,6 +6,10 @@ tagged `exercice`, as is the cell of its check. `make exercises` (this module's 
 each lesson into `build/exercises/NN_*.ipynb` through nbgrader's own `ClearSolutions`
 preprocessor, so a teacher may also hand the lessons to nbgrader itself: the cells carry the
 metadata nbgrader reads (a solution cell, a locked check cell).
+
+A notebook already in the folder is the students' to write in: building again never writes
+over one whose cells differ from the lesson's fresh stubs (a student's answers, say). It is
+kept, and the command says so and how to rebuild it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ def student_notebook(lesson: Path) -> Any:
     notebook.metadata["kernelspec"] = KERNELSPEC
     notebook.metadata.pop("jupytext", None)
     for i, cell in enumerate(notebook.cells):
+        _check_regions(lesson, i, cell.source)
         if cell.cell_type != "code" or TAG not in cell.metadata.get("tags", []):
             if BEGIN in cell.source:
                 raise CharlmError(
@@ -61,20 +66,60 @@ def student_notebook(lesson: Path) -> Any:
     return notebook
 
 
-def build_exercises(lessons: Path, out: Path) -> list[Path]:
-    """Write the handed-out notebook of every lesson `lessons/NN_*.py` to `out/NN_*.ipynb`."""
+def _check_regions(lesson: Path, index: int, source: str) -> None:
+    """Each `### BEGIN SOLUTION` of a cell closed by its `### END SOLUTION`, in order: else
+    nbgrader stops with an error that names neither the lesson nor the cell."""
+    depth = 0
+    for line in source.splitlines():
+        if line.strip() == BEGIN:
+            depth += 1
+        elif line.strip() == END:
+            depth -= 1
+        if depth not in (0, 1):
+            break
+    if depth:
+        word = "opens" if depth > 0 else "closes"
+        other = END if depth > 0 else BEGIN
+        raise CharlmError(
+            f"{lesson}, cell {index + 1}: a solution region {word} without its `{other}`; "
+            f"put each solution between `{BEGIN}` and `{END}`"
+        )
+
+
+def _sources(notebook: Any) -> list[tuple[str, str]]:
+    return [(cell.cell_type, cell.source) for cell in notebook.cells]
+
+
+def build_exercises(lessons: Path, out: Path) -> tuple[list[Path], list[Path]]:
+    """Write the handed-out notebook of every lesson `lessons/NN_*.py` to `out/NN_*.ipynb`.
+
+    Returns the notebooks written and those kept: a notebook already there whose cells are not
+    the fresh stubs' (a student wrote in it) is never written over."""
     import nbformat
 
-    paths = sorted(lessons.glob("[0-9][0-9]_*.py"))
+    paths = sorted(lessons.glob("[0-9][0-9]_*.py")) if lessons.is_dir() else []
     if not paths:
         raise CharlmError(f"{lessons}: no lesson (NN_*.py) to build exercises from")
+    if out.exists() and not out.is_dir():
+        raise CharlmError(f"--out {out}: a file, not a folder; give a folder for the notebooks")
+    notebooks = {lesson: student_notebook(lesson) for lesson in paths}  # all, or none on error
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for lesson in paths:
+    written, kept = [], []
+    for lesson, notebook in notebooks.items():
         target = out / f"{lesson.stem}.ipynb"
-        nbformat.write(student_notebook(lesson), target)
+        if target.exists():
+            try:
+                there = nbformat.read(target, as_version=4)
+            except Exception:  # noqa: BLE001 (unreadable: kept as it is, all the same)
+                there = None
+            if there is not None and _sources(there) == _sources(notebook):
+                written.append(target)  # already this build (its outputs may go on)
+            else:
+                kept.append(target)
+            continue
+        nbformat.write(notebook, target)
         written.append(target)
-    return written
+    return written, kept
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,12 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("build/exercises"))
     args = parser.parse_args(argv)
     try:
-        written = build_exercises(args.lessons, args.out)
+        written, kept = build_exercises(args.lessons, args.out)
     except CharlmError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for path in written:
         print(path)
+    for path in kept:
+        print(
+            f"kept {path}: it differs from the lesson's stubs (a student's work?); move it "
+            "away to build it again, or give --out another folder",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -1,22 +1,39 @@
 """What a check of `charlm.course` answers: right or wrong, in one or two French sentences.
 
 A check runs the student's code on inputs of its own and compares it with charlm's reference.
-Whatever goes wrong (the student's function raises, returns the wrong type, or the check is
-called with the wrong argument), the student reads a verdict, never a traceback from inside
-charlm: a traceback points at charlm's code, and the mistake is in theirs.
+Whatever goes wrong (the student's function raises, returns the wrong type, never returns,
+or the check is called with the wrong argument or interrupted), the student reads a verdict,
+never a traceback from inside charlm: a traceback points at charlm's code, and the mistake is
+in theirs. The student's function gets copies of the check's inputs, so nothing it does to
+them reaches the check, or a later one; and it runs under a time limit, `LIMITE_S` a check.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
+import signal
+import sys
+import threading
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
 _CHARLM = str(Path(__file__).resolve().parents[1])
+# Seconds a check gives the student's code in all: a check answers within 10 s, a loop that
+# never ends included.
+LIMITE_S = 6.0
+_deadline = threading.local()
+
+
+class TempsDepasse(BaseException):
+    """The student's code ran past the check's time limit. A BaseException, so that a
+    student's `except Exception` cannot swallow it."""
 
 
 class Verdict:
@@ -45,10 +62,17 @@ def verification(check: Callable[..., str]) -> Callable[..., Verdict]:
 
     @functools.wraps(check)
     def wrapper(*args: Any, **kwargs: Any) -> Verdict:
+        _deadline.at = time.monotonic() + LIMITE_S
         try:
             return Verdict(True, check(*args, **kwargs))
         except Faute as err:
             return Verdict(False, str(err))
+        except KeyboardInterrupt:
+            return Verdict(
+                False,
+                f"Vérification interrompue : {check.__name__} n'a pas pu juger votre fonction. "
+                "Relancez la cellule quand votre code est prêt.",
+            )
         except Exception as err:  # noqa: BLE001 (a check never shows a traceback)
             return Verdict(
                 False,
@@ -75,10 +99,32 @@ def fonction(valeur: Any, nom: str) -> Callable[..., Any]:
     return valeur
 
 
-def appeler(function: Callable[..., Any], nom: str, *args: Any, **kwargs: Any) -> Any:
-    """Call the student's `function`; what it raises becomes a `Faute` that names the line."""
+def appeler(
+    function: Callable[..., Any],
+    nom: str,
+    *args: Any,
+    copier: bool = True,
+    boucle: str = "",
+    **kwargs: Any,
+) -> Any:
+    """Call the student's `function` on copies of `args` (`copier=False`: the check's own
+    objects, where it looks at what the function did to them), within what is left of the
+    check's time limit; what it raises becomes a `Faute` that names the line, running past
+    the limit one that says so (`boucle`: where to look)."""
+    if copier:
+        # torch.Generator cannot be deep-copied: it is handed on as it is, and the check
+        # makes a new one for each call.
+        keep = {id(a): a for a in (*args, *kwargs.values()) if isinstance(a, torch.Generator)}
+        args, kwargs = copy.deepcopy((args, kwargs), memo=dict(keep))
+    limite = getattr(_deadline, "at", time.monotonic() + LIMITE_S) - time.monotonic()
     try:
-        return function(*args, **kwargs)
+        with _limite(max(limite, 0.05)):
+            return function(*args, **kwargs)
+    except TempsDepasse:
+        raise Faute(
+            f"`{nom}` ne s'est pas arrêtée en {LIMITE_S:g} secondes : une boucle qui "
+            f"ne finit jamais ?{' ' + boucle if boucle else ''}"
+        ) from None
     except NotImplementedError:
         raise Faute(
             f"`{nom}` n'est pas encore écrite : remplacez `raise NotImplementedError()` par "
@@ -88,6 +134,42 @@ def appeler(function: Callable[..., Any], nom: str, *args: Any, **kwargs: Any) -
         raise Faute(
             f"`{nom}` a levé {type(err).__name__} : {err}{_where(err)}.{_hint(err)}"
         ) from None
+
+
+@contextlib.contextmanager
+def _limite(seconds: float) -> Iterator[None]:
+    """Raise `TempsDepasse` in the code run inside once `seconds` have passed. In the main
+    thread of a Unix process (a Jupyter kernel's), a SIGALRM timer: it interrupts any Python
+    code, the student's own loop included. Elsewhere (another thread, Windows), a trace
+    function that looks at the clock at each line the student's Python runs: slower, but it
+    needs no signal."""
+    main = threading.current_thread() is threading.main_thread()
+    if main and hasattr(signal, "setitimer"):
+
+        def alarm(_signum: int, _frame: Any) -> None:
+            raise TempsDepasse
+
+        previous = signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    end = time.monotonic() + seconds
+
+    def trace(_frame: Any, _event: str, _arg: Any) -> Any:
+        if time.monotonic() > end:
+            raise TempsDepasse
+        return trace
+
+    previous_trace = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        yield
+    finally:
+        sys.settrace(previous_trace)
 
 
 def _where(err: BaseException) -> str:

@@ -24,6 +24,8 @@ from charlm.course.checks.mlp import (
 )
 from charlm.course.checks.perceptrons import verifier_portes, verifier_xor
 from charlm.course.checks.predictor import verifier_predicteur
+from charlm.course.checks.sequences import verifier_sequences
+from charlm.course.checks.tokens import verifier_fusion
 
 __all__ = [
     "verifier_bigramme",
@@ -32,6 +34,7 @@ __all__ = [
     "verifier_entrainement",
     "verifier_fenetres",
     "verifier_fizzbuzz",
+    "verifier_fusion",
     "verifier_kaiming",
     "verifier_mlp",
     "verifier_nll",
@@ -39,6 +42,7 @@ __all__ = [
     "verifier_perte",
     "verifier_portes",
     "verifier_predicteur",
+    "verifier_sequences",
     "verifier_softmax",
     "verifier_taux",
     "verifier_xor",

@@ -62,12 +62,28 @@ def verifier_bigramme(compter_bigrammes: Callable, mots: Sequence[str] | None = 
     if mots is not None:
         mots = list(mots)
         stoi = _stoi(mots)
-        yours = tenseur(appeler(f, "compter_bigrammes", mots, stoi), "N", None, "entier")
-        theirs = _perte_du_comptage(_compter(mots, stoi), mots, stoi)
-        mine = _perte_du_comptage(yours.long(), mots, stoi)
+        ref = _compter(mots, stoi)
+        v = len(stoi)
+        n = tenseur(appeler(f, "compter_bigrammes", mots, stoi), "N", (v, v), "entier")
+        if not torch.equal(n.long(), ref):
+            top = torch.iinfo(n.dtype).max
+            if int(ref.max()) > top:
+                raise Faute(
+                    f"N est de type {n.dtype}, qui compte au plus jusqu'à {top} : sur vos "
+                    f"{len(mots)} mots, une paire revient {int(ref.max())} fois, et son compte "
+                    "déborde. Créez N en torch.int32 (ou torch.long)."
+                )
+            itos = list(stoi)
+            i, j = (n.long() != ref).nonzero()[0].tolist()
+            raise Faute(
+                f"Juste sur les mots de la vérification, mais pas sur les vôtres : N[{i}, {j}] "
+                f"(« {itos[i]} » suivi de « {itos[j]} ») vaut {int(n[i, j])} ; attendu : "
+                f"{int(ref[i, j])}."
+            )
+        loss = _perte_du_comptage(ref, mots, stoi)
         message += (
-            f" Sur vos {len(mots)} mots, la perte du comptage vaut {nombre(mine)} "
-            f"(charlm : {nombre(theirs)} ; le cours : 2,34)."
+            f" Sur vos {len(mots)} mots, la perte du comptage vaut {nombre(loss)} "
+            f"(charlm : {nombre(loss)} ; le cours : 2,34)."
         )
     return message
 
@@ -79,7 +95,7 @@ def verifier_normalisation(normaliser: Callable) -> str:
     # Rows and columns sum differently, so each mistake gives its own P.
     n = torch.tensor([[0, 3, 1], [2, 2, 4], [5, 0, 5]], dtype=torch.int32)
     given = n.clone()
-    p = tenseur(appeler(f, "normaliser", given), "P", (3, 3), "flottant")
+    p = tenseur(appeler(f, "normaliser", given, copier=False), "P", (3, 3), "flottant")
     if not torch.equal(given, n):
         raise Faute("normaliser a modifié N : gardez N intacte et renvoyez un nouveau tenseur P.")
     nf = n.float()
@@ -170,6 +186,12 @@ def _mots_de_reference(p: torch.Tensor, itos: Sequence[str], g: torch.Generator)
         out.append(itos[ix])
 
 
+_ARRET = (
+    "La boucle s'arrête quand le caractère tiré est le « . » de fin : if ix == 0: break "
+    "(ix, le nouvel indice tiré, pas l'ancien)."
+)
+
+
 @verification
 def verifier_echantillonneur(echantillonner: Callable) -> str:
     """echantillonner(P, itos, generateur) -> un mot : partir de « . », tirer le caractère
@@ -187,8 +209,9 @@ def verifier_echantillonneur(echantillonner: Callable) -> str:
             with torch.random.fork_rng():
                 torch.manual_seed(global_seed)
                 word = appeler(
-                    f, "echantillonner", p.clone(), list(itos), torch.Generator().manual_seed(seed)
-                )
+                    f, "echantillonner", p.clone(), list(itos),
+                    torch.Generator().manual_seed(seed), boucle=_ARRET,
+                )  # fmt: skip
             if not isinstance(word, str):
                 raise Faute(f"`echantillonner` doit renvoyer un mot (str), pas {word!r}.")
             if "." in word:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import operator
 from collections.abc import Callable
 
 import torch
@@ -41,6 +43,13 @@ def verifier_fizzbuzz(classe: Callable) -> str:
     f = fonction(classe, "classe")
     for n in range(1, 101):
         got, want = appeler(f, "classe", n), fizzbuzz_label(n)
+        with contextlib.suppress(TypeError):  # an integer tensor or numpy scalar: its int
+            got = got if isinstance(got, bool) else operator.index(got)
+        if isinstance(got, bool) or not isinstance(got, int):
+            raise Faute(
+                f"classe({n}) vaut {got!r} : une classe est un entier, 0, 1, 2 ou 3 "
+                "(pas un booléen, ni un flottant, ni un texte)."
+            )
         if got != want:
             hint = (
                 " Testez 15 avant 3 et 5 : un multiple de 15 l'est aussi de 3."

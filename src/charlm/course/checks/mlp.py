@@ -204,7 +204,9 @@ def verifier_entrainement(entrainer: Callable) -> str:
         with torch.random.fork_rng():
             torch.manual_seed(global_seed)
             g = torch.Generator().manual_seed(0)
-            runs.append(_pertes(appeler(f, "entrainer", params, x, y, etapes, g), etapes))
+            runs.append(
+                _pertes(appeler(f, "entrainer", params, x, y, etapes, g, copier=False), etapes)
+            )
         if all(torch.equal(p.detach(), b) for p, b in zip(params, before, strict=True)):
             raise Faute(
                 "Les paramètres n'ont pas bougé : après loss.backward(), mettez à jour chaque "

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from charlm.course.verdict import Faute, appeler, fonction, tenseur, verification
+from charlm.course.verdict import Faute, appeler, fonction, nombre, tenseur, verification
 from charlm.data.tables import gate_table
 
 # ---- Leçon 3: perceptrons (seed 004) ----
@@ -59,10 +59,19 @@ def verifier_xor(xor: Callable) -> str:
     out = tenseur(appeler(f, "xor", x.clone()), "xor(x)").detach()
     if out.numel() != 4:
         raise Faute(f"xor(x) a la forme {tuple(out.shape)} : une réponse par ligne de x, (4,).")
-    for row, a, b in zip(x.int().tolist(), out.reshape(-1).tolist(), y.tolist(), strict=True):
+    values = out.reshape(-1).double().tolist()
+    if not all(v in (0.0, 1.0) for v in values):
+        shown = ", ".join(nombre(v) for v in values)
+        if all(0.0 <= v <= 1.0 for v in values):
+            raise Faute(
+                f"xor(x) vaut [{shown}] : des probabilités (une sigmoïde ?), pas des 0 et des "
+                "1. Tranchez : (sortie > 0.5).long()."
+            )
+        raise Faute(f"xor(x) vaut [{shown}] : chaque réponse doit être 0 ou 1.")
+    for row, a, b in zip(x.int().tolist(), values, y.tolist(), strict=True):
         if a != b:
             raise Faute(
-                f"xor{tuple(row)} vaut {a:g} ; attendu : {b}. XOR = ET(OU(a, b), NON(ET(a, b))) : "
+                f"xor{tuple(row)} vaut {int(a)} ; attendu : {b}. XOR = ET(OU(a, b), NON(ET(a, b))) : "
                 "deux couches de perceptrons."
             )
     return "la table de XOR est exacte, 4 sur 4 (le notebook : 4 sur 4)."
