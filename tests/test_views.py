@@ -126,3 +126,51 @@ def test_attention_and_hidden_unit_views_follow_their_widgets(transformer, text_
     assert units.figure.axes[0].images[0].get_array().shape == (3, 20)
     units.units.value = "99"
     assert "from 0 to 11" in units.message.value
+
+
+@pytest.fixture
+def attentive_rnn(tiny_words) -> RecurrentLM:
+    torch.manual_seed(0)
+    vocab = Vocabulary.from_words(tiny_words)
+    model = RecurrentLM(len(vocab), 16, cell="gru", emb_size=8, hidden_size=12,
+                        attention_heads=2, attention_size=8)  # fmt: skip
+    model.vocab = vocab
+    return model.eval()
+
+
+def test_a_recurrent_models_attention_layer_has_its_view(attentive_rnn, tiny_words):
+    word = tiny_words[0][:5]
+    maps, labels = attention_maps(attentive_rnn, word)
+    assert maps.shape == (1, 2, len(labels), len(labels))
+    assert torch.allclose(maps.sum(-1), torch.ones(1, 2, len(labels)))
+    assert bool((maps.triu(1) == 0).all())  # causal
+    view = AttentionView(attentive_rnn, word)
+    assert [o[1] for o in view.head.options] == [-1, 0, 1]
+    assert [o[1] for o in view.layer.options] == [-1, 0]
+    assert view.figure is not None and view.message.value == ""
+
+
+@pytest.mark.parametrize("which", ["plain_gru", "mlp", "ensemble", "classifier", "tensor"])
+def test_a_view_of_a_model_that_cannot_show_it_is_one_line(which, text_rnn, transformer):
+    from charlm.models import EnsembleLM, FeedForwardLM
+    from charlm.models.classifiers import MLPClassifier
+
+    vocab = transformer.vocab
+    mlp = FeedForwardLM(len(vocab), 3)
+    mlp.vocab = vocab
+    model = {
+        "plain_gru": text_rnn,
+        "mlp": mlp,
+        "ensemble": EnsembleLM([transformer, mlp]),
+        "classifier": MLPClassifier(2, 2),
+        "tensor": torch.zeros(3),
+    }[which]
+    with pytest.raises(ValueError, match=r"attention|not a language model") as err:
+        AttentionView(model, "ab")
+    assert "\n" not in str(err.value)
+    if which in ("classifier", "tensor"):
+        with pytest.raises(ValueError, match=r"SamplerView: .* is not a language model"):
+            SamplerView(model)
+    if which != "plain_gru":
+        with pytest.raises(ValueError, match=r"hidden state|not a language model"):
+            HiddenUnitsView(model, "ab")

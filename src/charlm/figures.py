@@ -316,7 +316,8 @@ def attention_maps(model: Any, text: str) -> tuple[torch.Tensor, list[str]]:
     the weights position t gives the positions it sees, and the label of each position."""
     if not hasattr(model, "attention"):
         raise ValueError(
-            f"attention_maps: {type(model).__name__} has no attention (a TransformerLM has)"
+            f"attention_maps: {type(model).__name__} has no attention (a TransformerLM has, "
+            "and a RecurrentLM with model.net.attention_heads > 0)"
         )
     ids, labels = _read(model, text)
     return _in_eval_mode(model, model.attention, ids)[:, 0].float().cpu(), labels

@@ -17,7 +17,13 @@ from typing import Any
 import torch
 
 from charlm.errors import CharlmError
-from charlm.figures import attention_figure, hidden_units_figure, probabilities_figure
+from charlm.figures import (
+    attention_figure,
+    attention_maps,
+    hidden_activations,
+    hidden_units_figure,
+    probabilities_figure,
+)
 
 
 def _widgets() -> Any:
@@ -88,6 +94,7 @@ class SamplerView(_View):
     settings give the same samples."""
 
     def __init__(self, model: Any, n: int = 8, seed: int = 0, length: int = 200) -> None:
+        _language_model(model, "SamplerView")
         w = _widgets()
         self.model, self.n, self.length = model, n, length
         self.vocab = model.require_vocab()
@@ -129,12 +136,17 @@ class SamplerView(_View):
 
 
 class AttentionView(_View):
-    """A passage box, a layer and a head (or all): the Transformer's attention over it."""
+    """A passage box, a layer and a head (or all): the attention over it of a Transformer,
+    or of a recurrent model's attention layer."""
 
     def __init__(self, model: Any, text: str) -> None:
+        _language_model(model, "AttentionView")
+        # The layers and heads from the maps of one character: a model with no attention is
+        # told here, a passage it cannot read later, in the view.
+        probe = model.require_vocab().chars[0]
+        layers, heads = attention_maps(model, probe)[0].shape[:2]
         w = _widgets()
         self.model = model
-        layers, heads = len(model.blocks), model.blocks[0].attn.n_head
         self.text = w.Text(value=text, description="passage")
         self.layer = w.Dropdown(
             options=[("toutes", -1)] + [(str(i), i) for i in range(layers)],
@@ -165,6 +177,8 @@ class HiddenUnitsView(_View):
     """A passage box and unit numbers: those hidden units of a recurrent model along it."""
 
     def __init__(self, model: Any, text: str, units: Sequence[int] = (0, 1, 2, 3)) -> None:
+        _language_model(model, "HiddenUnitsView")
+        hidden_activations(model, model.require_vocab().chars[0])  # no hidden units: told here
         w = _widgets()
         self.model = model
         self.text = w.Text(value=text, description="passage")
@@ -181,6 +195,15 @@ class HiddenUnitsView(_View):
             return
         self.message.value = ""
         self._show(figure)
+
+
+def _language_model(model: Any, view: str) -> None:
+    """Refuse, in one line, a model that is not a language model (a classifier, a tensor)."""
+    if not hasattr(model, "require_vocab"):
+        raise ValueError(
+            f"{view}: {type(model).__name__} is not a language model of words or text; give "
+            "one, e.g. charlm.load_model('RUN/checkpoints/last.ckpt')"
+        )
 
 
 def _escape(text: str) -> str:

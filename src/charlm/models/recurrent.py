@@ -135,6 +135,18 @@ class RecurrentLM(SequenceLM):
         return functional_call(self.rnn, dropped, (emb, state))
 
     @torch.no_grad()
+    def attention(self, idx: torch.Tensor) -> torch.Tensor:
+        """The attention layer's weights over `idx` (batch, time), as a Transformer gives
+        them: (1 layer, batch, heads, time, time). A model without one has none to give."""
+        if self.attn is None:
+            raise ValueError(
+                f"this {self.cell.upper()} has no attention layer (model.net.attention_heads=0); "
+                "its hidden units show what it tracks (HiddenUnitsView, hidden_units_figure)"
+            )
+        h = self.rnn(self.C(idx))[0]  # (batch, time, hidden)
+        return self.attn.weights(self.attn_norm(h))[None]
+
+    @torch.no_grad()
     def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
         """The last layer's hidden state after each position of `idx` (batch, time):
         (batch, time, hidden), the units a figure of what the network tracks reads."""
