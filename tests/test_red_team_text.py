@@ -279,6 +279,9 @@ def test_eval_of_a_changed_text_refuses_and_keeps_every_file(text_run, tmp_path)
                          f"output={tmp_path / 'e.json'}")  # fmt: skip
     assert "resplit=true" in one_error(result, "charlm-eval")
     assert {p.name: digest(p) for p in cache.iterdir()} == before
+    # The changed text was not encoded: a refused command writes no cache of it either.
+    assert not (tmp_path / ".charlm-cache").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["story.txt"]
     assert json.loads((text_run["dir"] / "metrics.json").read_text())["steps"] == 40
 
 
@@ -355,18 +358,27 @@ def test_an_ensemble_of_two_text_models_of_other_blocks_evaluates_scores_and_sam
         "logger=none", "callbacks.progress_bar=null", "hydra.run.dir=gpt", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    pair = f"ckpt=[{tmp_path / 'gpt/checkpoints/last.ckpt'},{text_run['dir'] / 'checkpoints/last.ckpt'}]"
-    out = tmp_path / "eval.json"
-    for call in (
-        ("charlm-eval", pair, f"output={out}"),
-        ("charlm-score", pair, f"input={text_run['text']}"),
-        ("charlm-score", pair, f"input={text_run['text']}", f"output={tmp_path / 'rows.txt'}"),
-        ("charlm-sample", pair, "prompt=Le", "length=30", "n=2"),
-    ):
-        done = run_command(*call, cwd=tmp_path)
-        assert done.returncode == 0, (call, done.stderr)
-    figures = json.loads(out.read_text())["results"]
-    assert set(figures) == {"train", "val", "test"}
+    gpt, gru = tmp_path / "gpt/checkpoints/last.ckpt", text_run["dir"] / "checkpoints/last.ckpt"
+    # Either order: the longer-block model first once read past the shorter one's positions.
+    for first, second in ((gpt, gru), (gru, gpt)):
+        pair = f"ckpt=[{first},{second}]"
+        out = tmp_path / f"eval-{first.parent.parent.name}.json"
+        for call in (
+            ("charlm-eval", pair, f"output={out}"),
+            ("charlm-score", pair, f"input={text_run['text']}"),
+            ("charlm-sample", pair, "prompt=Le", "length=30", "n=2"),
+        ):
+            done = run_command(*call, cwd=tmp_path)
+            assert done.returncode == 0, (call, done.stderr)
+        figures = json.loads(out.read_text())["results"]
+        assert set(figures) == {"train", "val", "test"}
+    done = run_command("charlm-score", pair, f"input={text_run['text']}",
+                       f"output={tmp_path / 'rows.txt'}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # Both orders read the same blocks (the shorter model's), so give the same figures.
+    one, other = (json.loads((tmp_path / f"eval-{n}.json").read_text())["results"]
+                  for n in ("gpt", "run"))  # fmt: skip
+    assert one["test"]["loss"] == pytest.approx(other["test"]["loss"], abs=1e-5)
 
 
 # --- 6. messages that say what is wrong ------------------------------------------------------

@@ -128,9 +128,9 @@ def evaluate_model(
     if unknown not in ("skip", "error"):
         raise CharlmError(f"unknown={unknown!r}: 'skip' (report and go on) or 'error'")
     data.check_eval_mode(mode)
-    batches = data.file_batches(model, str(words), unknown) if words else None
     if data.check_unchanged(model.data_identity, resplit):
         print(f"charlm-eval: {RESPLIT_NOTE}", file=sys.stderr)
+    batches = data.file_batches(model, str(words), unknown) if words else None
     results = {
         name: evaluate_split(model, data, name, mode, dynamic_lr)
         for name in SPLITS

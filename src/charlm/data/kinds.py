@@ -109,21 +109,27 @@ class DataKind:
     def check_unchanged(self, stored: Mapping[str, Any] | None, resplit: bool = False) -> bool:
         """Whether the data differs from `stored` (a checkpoint's identity). A changed one is
         refused, unless `resplit` asks to split it all the same."""
-        self.load()
         then = (stored or {}).get(self.digest_key)
-        now = self.identity()
-        changed = bool(then) and then != now[self.digest_key]
-        if not changed or resplit:
-            self.check_vocab()
+        digest, size = self.current()
+        changed = bool(then) and then != digest
         if changed and not resplit:
             raise DataChangedError(
                 f"{self.path} is not the {self.what} this model was split from "
-                f"({(stored or {}).get(self.size_key)} {self.size_key} then, {now[self.size_key]}"
-                f" now; SHA-256 {then[:12]}... then, {now[self.digest_key][:12]}... now): restore"
+                f"({(stored or {}).get(self.size_key)} {self.size_key} then, {size}"
+                f" now; SHA-256 {then[:12]}... then, {digest[:12]}... now): restore"
                 " it, point data_path= at the original, or give resplit=true to split it as it"
                 " is now"
             )
+        self.load()
+        self.check_vocab()
         return changed
+
+    def current(self) -> tuple[str, int]:
+        """The data's SHA-256 and size as it is now (its identity's `digest_key` and
+        `size_key`). A kind that writes what it reads (an encoded cache) answers without
+        writing it, so that data refused as changed leaves nothing behind."""
+        now = self.identity()
+        return now[self.digest_key], now[self.size_key]
 
     def check_vocab(self) -> None:
         """Refuse data the given vocabulary cannot encode (checked once it is known to be the

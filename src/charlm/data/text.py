@@ -570,6 +570,13 @@ class RunningText(DataKind):
                 "give the text the model was trained on (data_path=)"
             )
 
+    def current(self) -> tuple[str, int]:
+        """The text's SHA-256 and characters, read without encoding it (no cache written)."""
+        if self.encoded is not None:
+            return self.encoded.sha256, self.encoded.length
+        chars = sum(len(chunk) for p in self.paths for chunk in decoded_chunks(p))
+        return text_digest(self.paths), chars
+
     def identity(self) -> dict[str, Any]:
         """The text's SHA-256, its length, its files and the splits' (start, end)."""
         self.load()

@@ -33,6 +33,11 @@ class EnsembleLM(SequenceLM):
         self.members = nn.ModuleList(members)
         self.vocab = vocab
         self.config = dict(members[0].config)
+        data = dict(self.config.get("data") or {})
+        block = data.get("block_size")
+        if isinstance(block, int) and block > self.context_size:
+            # Every member reads the same blocks: none longer than the shortest member reads.
+            self.config["data"] = {**data, "block_size": self.context_size}
         self.data_identity = members[0].data_identity
 
     @property
