@@ -459,3 +459,26 @@ def test_many_samples_stream_out_in_chunks(trained_run, monkeypatch):
     assert out.stdout.strip().splitlines()[-1].startswith("novelty of 30 samples")
     assert len(out.stdout.splitlines()) == 31
     assert "30/30" in out.stderr  # the progress bar, asked for: stderr is no terminal here
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("trainer.accumulate_grad_batches=true",), r"accumulate_grad_batches=True is not supported"),
+        (("trainer.devices=true",), r"trainer.devices=True: a count"),
+        (("+trainer.num_nodes=true",), r"trainer.num_nodes=True: a count"),
+        (("data.split_seed=true",), r"data.split_seed=True: an integer"),
+        (("model=gru", "model/scheduler=none", "model.net.attention_heads=true"), r"attention_heads=True: a whole number"),
+        (("model.net.context_size=true",), r"model.net.context_size=True: a window model reads"),
+        (("model.net.context_size=5",), r"give data.context_size= instead"),
+        (("model.optimizer.lr=1e30",), r"lr=1e\+30: the learning rate must be a number > 0 and at most 100"),
+    ],
+)  # fmt: skip
+def test_a_bool_for_a_count_or_a_value_out_of_range_is_refused(make_cfg, tiny_corpus, overrides,
+                                                                message):  # fmt: skip
+    from charlm.train import train
+
+    cfg = make_cfg(f"data.path={tiny_corpus}", "trainer.max_steps=4", *overrides)
+    with pytest.raises(ConfigError, match=message):
+        train(cfg)
+    assert not (tiny_corpus.parent / "run" / "checkpoints").exists()

@@ -715,10 +715,9 @@ def test_charlm_eval_learns_from_the_text_in_mode_dynamic_and_leaves_the_checkpo
         run_command("charlm-eval", f"ckpt={gru}", "mode=dynamic", "dynamic_lr=-1"), "charlm-eval"
     )
     assert "dynamic_lr=-1: must be a finite number > 0" in line
-    line = _one_error(
-        run_command("charlm-eval", f"ckpt={gru}", "mode=dynamic", "dynamic_lr=1e300"), "charlm-eval"
-    )
-    assert "dynamic_lr=1e+300: must be > 0 and below 3.4e+38" in line
+    for lr in ("1e300", "1e30", "11"):
+        done = run_command("charlm-eval", f"ckpt={gru}", "mode=dynamic", f"dynamic_lr={lr}")
+        assert "the step size must be at most 10" in _one_error(done, "charlm-eval")
     line = _one_error(run_command("charlm-eval", f"ckpt={gru}", "dynamic_lr=0.5"), "charlm-eval")
     assert "dynamic_lr=0.5: only mode=dynamic takes steps; add mode=dynamic" in line
     assert gru.read_bytes() == saved
@@ -743,3 +742,28 @@ def test_dynamic_evaluation_whose_steps_overflow_the_weights_is_refused(monkeypa
     with pytest.raises(NonFiniteError, match="diverged .* give a smaller dynamic_lr"):
         evaluate_dynamic(model, batches, lr=0.1)
     assert torch.isfinite(model.C.weight).all()  # the model's own weights untouched
+
+
+def test_dynamic_evaluation_far_worse_than_a_uniform_guess_is_refused_not_reported(monkeypatch):
+    """Steps that leave the weights finite but the model far worse than guessing (as a step
+    size too large for the model does) are a divergence, not a figure."""
+    from charlm.errors import NonFiniteError
+    from charlm.metrics import evaluate_dynamic
+
+    torch.manual_seed(0)
+    model = FAMILIES["gru"](12).eval()
+    step = torch.optim.SGD.step
+
+    def confident_and_wrong(self, *args, **kwargs):  # every logit pushed onto one character
+        out = step(self, *args, **kwargs)
+        with torch.no_grad():
+            bias = [p for p in self.param_groups[0]["params"] if p.dim() == 1][-1]
+            bias.copy_(torch.tensor([1e4] + [0.0] * (len(bias) - 1)))
+        return out
+
+    monkeypatch.setattr(torch.optim.SGD, "step", confident_and_wrong)
+    batches = _blocks_of((torch.arange(49) % 11 + 1).numpy(), 16)  # never character 0
+    with pytest.raises(
+        NonFiniteError, match=r"above twice a uniform guess's, 4\.9698.*e\.g\. 0\.01"
+    ):
+        evaluate_dynamic(model, batches, lr=0.1)

@@ -191,6 +191,11 @@ def evaluate_lm(
     return {**values, "windows": count}
 
 
+# The largest SGD step of dynamic evaluation: 1.0 suits charlm's recipes, and past 10 every
+# model tried diverged.
+MAX_DYNAMIC_LR = 10.0
+
+
 def evaluate_dynamic(
     model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], lr: float
 ) -> dict[str, float]:
@@ -207,12 +212,12 @@ def evaluate_dynamic(
     require_finite = getattr(model, "require_finite", None)
     if require_finite is not None:
         require_finite()
-    adapted = copy.deepcopy(model).eval()
-    largest = min((torch.finfo(p.dtype).max for p in adapted.parameters()), default=math.inf)
-    if not 0 < lr < largest:
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr <= MAX_DYNAMIC_LR:
         raise CharlmError(
-            f"dynamic_lr={lr}: must be > 0 and below {largest:.3g}, the weights' range"
+            f"dynamic_lr={lr!r}: the step size must be a number > 0 and at most "
+            f"{MAX_DYNAMIC_LR:g} (1.0 by default; 0.1 to 2 chosen on validation)"
         )
+    adapted = copy.deepcopy(model).eval()
     optimizer = torch.optim.SGD(adapted.parameters(), lr=lr)
     carried = getattr(adapted, "carried_logits", None)
     device = next(itertools.chain(adapted.parameters(), adapted.buffers()), torch.empty(0)).device
@@ -247,9 +252,15 @@ def evaluate_dynamic(
         raise ValueError("nothing to evaluate: the split holds no windows")
     values = metrics.compute()
     finite = all(bool(torch.isfinite(p).all()) for p in adapted.parameters())
-    if not (finite and math.isfinite(values["loss"])):
+    # Twice a uniform guess's NLL: no model, trained or not, reads a text that badly unless
+    # the steps threw its weights away (a barely trained one may read it a little worse than
+    # the guess, and adapt to no better).
+    bound = 2 * math.log(logits.shape[-1])
+    if not (finite and math.isfinite(values["loss"]) and values["loss"] <= bound):
         raise NonFiniteError(
-            f"dynamic evaluation diverged (NLL {values['loss']}): give a smaller dynamic_lr"
+            f"dynamic evaluation diverged at dynamic_lr={lr:g} (NLL {values['loss']:.4g}, "
+            f"above twice a uniform guess's, {bound:.4f}): give a smaller dynamic_lr, e.g. "
+            f"{lr / 10:g}"
         )
     return {**values, "windows": count}
 

@@ -166,8 +166,17 @@ def complete_config(cfg: DictConfig, datamodule: Any = None) -> DictConfig:
                 key="data.contract",
             )
     if datamodule is not None:
+        sizes = datamodule.net_kwargs()
+        given, reads = done.model.net.get("context_size"), sizes.get("context_size")
+        if getattr(datamodule, "contract", None) == "windows" and given not in (None, reads):
+            # A window model's context is the data's windows: a value given here would be lost.
+            raise ConfigError(
+                f"model.net.context_size={given!r}: a window model reads the data's windows of "
+                f"data.context_size={reads} characters; give data.context_size= instead",
+                key="model.net.context_size",
+            )
         with open_dict(done):
-            done.model.net.update(datamodule.net_kwargs())
+            done.model.net.update(sizes)
     return done
 
 

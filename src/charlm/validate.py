@@ -41,6 +41,9 @@ def _get(cfg: DictConfig, dotted: str) -> Any:
     return node
 
 
+# The largest learning rate a run takes: far above any that trains (the course's SGD takes 0.1,
+# AdamW 1e-3), low enough that a typo (1e30 for 1e-3) is refused, not trained into NaNs.
+MAX_LR = 100.0
 # The longest time budget: Lightning's max_time counts days, and a run of a year is no budget.
 MAX_BUDGET_S = 365 * 24 * 3600
 
@@ -49,9 +52,12 @@ def validate_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` for the first impossible value of a `charlm-train` config."""
     _check_trainer(cfg)
     lr = _get(cfg, "model.optimizer.lr")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, int | float) or lr <= 0):
+    if lr is not None and (
+        isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr <= MAX_LR
+    ):
         raise ConfigError(
-            f"model.optimizer.lr={lr!r}: the learning rate must be a number > 0",
+            f"model.optimizer.lr={lr!r}: the learning rate must be a number > 0 and at most "
+            f"{MAX_LR:g}",
             key="model.optimizer.lr",
         )
     split = _get(cfg, "data.split")
@@ -78,9 +84,17 @@ def _check_trainer(cfg: DictConfig) -> None:
         )
     for key, (allowed, instead) in REFUSED_TRAINER_OPTIONS.items():
         value = _get(cfg, f"trainer.{key}")
-        if value not in allowed:
+        if isinstance(value, bool) or value not in allowed:  # True == 1, but is no count
             raise ConfigError(
                 f"trainer.{key}={value!r} is not supported: {instead}", key=f"trainer.{key}"
+            )
+    for key in ("devices", "num_nodes"):
+        value = _get(cfg, f"trainer.{key}")
+        if isinstance(value, bool):
+            raise ConfigError(
+                f"trainer.{key}={value!r}: a count (an integer >= 1), "
+                + ("a list of device ids, or auto" if key == "devices" else "not true or false"),
+                key=f"trainer.{key}",
             )
     clip = _get(cfg, "trainer.gradient_clip_val")
     if clip is not None and (

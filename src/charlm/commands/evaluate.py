@@ -13,7 +13,7 @@ from charlm.config import config_dir
 from charlm.data.registry import model_data
 from charlm.errors import CharlmError, check_options, check_output, report_errors
 from charlm.inference import DYNAMIC_LR, evaluate_model
-from charlm.metrics import format_table
+from charlm.metrics import MAX_DYNAMIC_LR, format_table
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
@@ -34,6 +34,12 @@ def main(cfg: DictConfig) -> None:
             "device": "str|null",
         },
     )
+    lr = cfg.get("dynamic_lr")
+    if lr is not None and not lr <= MAX_DYNAMIC_LR:
+        raise CharlmError(
+            f"dynamic_lr={lr}: the step size must be at most {MAX_DYNAMIC_LR:g} (1.0 by "
+            "default; 0.1 to 2 chosen on validation)"
+        )
     if cfg.get("dynamic_lr") is not None and cfg.get("mode") != "dynamic":
         raise CharlmError(
             f"dynamic_lr={cfg.dynamic_lr}: only mode=dynamic takes steps; add mode=dynamic"

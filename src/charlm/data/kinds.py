@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from charlm.data.batches import SPLITS, TensorSlices
-from charlm.errors import CharlmError, CheckpointError
+from charlm.errors import CharlmError, CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -243,6 +243,11 @@ class SequenceKind(DataKind):
     ) -> None:
         super().__init__(path, vocab)
         self.split = tuple(float(f) for f in split)
+        if isinstance(split_seed, bool) or not isinstance(split_seed, int):
+            raise ConfigError(
+                f"data.split_seed={split_seed!r}: an integer (the notebooks' is 42)",
+                key="data.split_seed",
+            )
         self.split_seed = split_seed
         self.parts: dict[str, list[str]] = {}
         self._examples: dict[tuple, tuple[Any, Any]] = {}

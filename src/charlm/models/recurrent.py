@@ -60,7 +60,11 @@ class RecurrentLM(SequenceLM):
         check_positive_ints(emb_size=emb_size, hidden_size=hidden_size, num_layers=num_layers)
         check_choice("cell", cell, CELLS)
         check_dropout(dropout=dropout, weight_dropout=weight_dropout)
-        if not isinstance(attention_heads, int) or attention_heads < 0:
+        if (
+            isinstance(attention_heads, bool)
+            or not isinstance(attention_heads, int)
+            or attention_heads < 0
+        ):
             raise ConfigError(
                 f"attention_heads={attention_heads!r}: a whole number >= 0 (0: no attention)",
                 key="attention_heads",
