@@ -179,7 +179,7 @@ LAYERS = [
     ("charlm._lazy", "charlm.errors", "charlm.launch"),
     ("charlm.data",),
     ("charlm.models",),
-    ("charlm.metrics", "charlm.diagnostics", "charlm.figures"),
+    ("charlm.metrics", "charlm.diagnostics", "charlm.figures", "charlm.precision"),
     ("charlm.checkpoint", "charlm.inference"),
     ("charlm.lit", "charlm.config"),
     ("charlm.train", "charlm.report", "charlm.validate", "charlm.runs"),

@@ -100,6 +100,9 @@ class LMMetrics(torch.nn.Module):
         super().__init__()
         # loss, ppl and bpc all derive from it; sync=False: this process's batches alone.
         self.nll = MeanMetric(sync_on_compute=sync)
+        # Summed in float32 whatever the default dtype where it is made (a bf16-true or
+        # 64-true reading sets it): a run's own metrics, made before its Trainer, sum so.
+        self.nll.set_dtype(torch.float32)
         self.predictions = MetricCollection(prediction_metrics(vocab_size, sync))
 
     def update(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
@@ -288,6 +291,8 @@ def closing_summary(metrics: dict[str, Any]) -> str:
     """The run's figures as a short table, then where its files are."""
     splits = {s: metrics[s] for s in ("train", "val", "test") if isinstance(metrics.get(s), dict)}
     weights = f"{metrics.get('weights')} weights, update {metrics.get('weights_step')}"
+    if metrics.get("precision"):
+        weights += f", in {metrics['precision']}"
     lines = [
         "",
         format_table(splits),

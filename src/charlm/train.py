@@ -35,6 +35,7 @@ from charlm.lit.threads import ThreadShare
 from charlm.metrics import closing_summary, finite_json, per_character
 from charlm.models.base import CharLM
 from charlm.models.registry import net_class
+from charlm.precision import figures_precision
 from charlm.validate import validate_config
 
 log = logging.getLogger(__name__)
@@ -282,6 +283,10 @@ def record(run: TrainingRun, train_time: float, share: Any) -> dict[str, Any]:
         first_loss=task.first_loss,
         weights="best" if run.best else "last",
         weights_step=run.scored_step,
+        # The arithmetic the figures were read in (`charlm-eval precision=` reads in any),
+        # and the one the run trained in.
+        precision=figures_precision(str(run.trainer.precision)),
+        trainer_precision=str(run.trainer.precision),
         parameters=sum(p.numel() for p in task.net.parameters()),
         train_time_s=round(train_time, 2),
         # torch's threads during training (num_threads=auto: each count it took, in order).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
@@ -14,6 +15,7 @@ from charlm.data.registry import model_data
 from charlm.errors import CharlmError, check_options, check_output, report_errors
 from charlm.inference import DYNAMIC_LR, evaluate_model
 from charlm.metrics import MAX_DYNAMIC_LR, format_table
+from charlm.precision import precision_plugin, run_precision
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
@@ -32,6 +34,7 @@ def main(cfg: DictConfig) -> None:
             "mode": "str|null",
             "dynamic_lr": "number>0|null",
             "device": "str|null",
+            "precision": "str|null",
         },
     )
     lr = cfg.get("dynamic_lr")
@@ -52,18 +55,34 @@ def main(cfg: DictConfig) -> None:
     check_output(output, [*ckpts, cfg.get("words"), cfg.get("data_path")])
     device = device_for(cfg.get("device"))
     model = load_model(ckpts).to(device)
+    # The arithmetic of the figures: float32 unless asked; `run`, the run's own (metrics.json's).
+    precision = cfg.get("precision") or "32-true"
+    if precision == "run":
+        precision = run_precision(model.config)
+    plugin = precision_plugin(precision, device)
     data = model_data(model, cfg.get("data_path"))
     check_output(output, data.paths)  # the data the run read, by any name
     mode = cfg.get("mode")
     dynamic_lr = cfg.get("dynamic_lr") or DYNAMIC_LR
-    results = evaluate_model(
-        model, data, cfg.get("words"), cfg.get("unknown", "skip"), cfg.resplit, mode, dynamic_lr
-    )
+    model = plugin.convert_module(model)
+    # A "-true" reading is weights of that type, as a run's own final scoring reads them; a
+    # "-mixed" one, the plugin's autocast.
+    context = plugin.forward_context() if precision.endswith("-mixed") else nullcontext()
+    with context:
+        results = evaluate_model(
+            model, data, cfg.get("words"), cfg.get("unknown", "skip"), cfg.resplit, mode,
+            dynamic_lr,
+        )  # fmt: skip
     evaluation = mode or data.eval_modes[0]
-    # How the splits were read, and the step size where they were learned from.
-    how = {"evaluation": evaluation, **({"dynamic_lr": dynamic_lr} if mode == "dynamic" else {})}
+    # How the splits were read, in what arithmetic, and the step size where they were
+    # learned from.
+    how = {
+        "evaluation": evaluation,
+        "precision": precision,
+        **({"dynamic_lr": dynamic_lr} if mode == "dynamic" else {}),
+    }
     steps = f" (one SGD step of {dynamic_lr} a block)" if mode == "dynamic" else ""
-    print(f"splits read as: {evaluation}{steps}")
+    print(f"splits read as: {evaluation}{steps}, in {precision}")
     print(format_table(results))
     stored = ckpts[0] if len(ckpts) == 1 else ckpts
     output.write_text(json.dumps({"checkpoint": stored, **how, "results": results}, indent=2))

@@ -20,6 +20,7 @@ from charlm.lit.schedule import UpdateSchedule
 from charlm.lit.update import needs_lightning_update, update_function
 from charlm.models.base import non_finite_weights
 from charlm.models.registry import build_net
+from charlm.precision import non_finite_fix
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,6 @@ DIVERGENCE_FACTOR = 3.0
 
 class NonFiniteLossError(NonFiniteError):
     """The training loss, the validation loss or the weights became NaN or infinite."""
-
-
-# What every non-finite stop of a run tells the user to do.
-NON_FINITE_FIX = "lower the learning rate (model.optimizer.lr) or check the data"
 
 
 def _factory(config: Any, module: Any, what: str) -> Callable[..., Any] | None:
@@ -155,12 +152,21 @@ class StepTask(L.LightningModule):
             # Before the checkpoints that follow a validation are written.
             raise NonFiniteLossError(
                 f"validation loss became {values['loss']} at step {self.global_step}; "
-                + NON_FINITE_FIX
+                + self.non_finite_fix()
             )
         # Plotted against optimiser updates (Lightning takes a logged "step" as the x value).
         self.log("step", float(self.global_step))
         for name, value in values.items():
             self.log(f"{stage}/{name}", value, prog_bar=name in ("loss", "acc"))
+
+    def non_finite_fix(self) -> str:
+        """What a non-finite stop of this run tells the user to change (float16's range in a
+        16-bit run, else the learning rate or the data)."""
+        try:
+            precision = str(self.trainer.precision)
+        except RuntimeError:  # not attached to a Trainer
+            precision = None
+        return non_finite_fix(precision)
 
     def check_finite_weights(self) -> None:
         """Stop the run if a weight holds a NaN or an infinity. Called after each chunk, before
@@ -170,7 +176,7 @@ class StepTask(L.LightningModule):
         if bad is not None:
             name, value = bad
             raise NonFiniteLossError(
-                f"weights became {value} at step {self.global_step} (net.{name}); {NON_FINITE_FIX}"
+                f"weights became {value} at step {self.global_step} (net.{name}); {self.non_finite_fix()}"
             )
 
     def on_validation_start(self) -> None:
@@ -269,7 +275,7 @@ class StepTask(L.LightningModule):
             if not math.isfinite(value):
                 # Stop before this update: the weights are still the last finite ones.
                 raise NonFiniteLossError(
-                    f"training loss became {value} at step {first + i + 1}; {NON_FINITE_FIX}"
+                    f"training loss became {value} at step {first + i + 1}; {self.non_finite_fix()}"
                 )
             update(loss)
             if probing:
