@@ -276,3 +276,43 @@ def test_the_sbatch_scripts_start_charlm_train_under_srun_with_a_config_that_com
     cfg = make_cfg(*(o for o in overrides if not o.startswith("hydra.")))
     assert cfg.trainer.strategy == "ddp" and cfg.trainer.max_steps == 5
     assert cfg.model.net.hidden_size == make_cfg("experiment=bengio2003").model.net.hidden_size
+
+
+def test_sigterm_to_one_rank_stops_every_rank_at_one_update_and_resumes_exactly(tmp_path):
+    """One rank's signal is agreed by both, which stop after the same update and write one
+    checkpoint; resumed with the same processes it ends as the uninterrupted run. Resumed with
+    one process, the global batch would halve: refused, unless data.batch_size keeps it, and
+    then the run says so in one line and in metrics.json."""
+    data = _data(tmp_path, "words")
+    common = (data, *KINDS["words"], *COMMON)
+    straight = _torchrun(tmp_path, *common, "hydra.run.dir=straight")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    stopped = _torchrun(
+        tmp_path, *common, "hydra.run.dir=stopped", "+callbacks.term._target_=helpers.ddp.SignalAt",
+        "+callbacks.term.step=25", "+callbacks.term.rank=1",
+    )  # fmt: skip
+    both = stopped.stdout + stopped.stderr
+    assert both.count("interrupted at step 30") == 2, both[-3000:]  # each rank, one update
+    last = tmp_path / "stopped" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    assert saved["global_step"] == 30
+    assert saved["charlm"]["world_size"] == 2 and saved["charlm"]["global_batch_size"] == 64
+    resumed = _torchrun(tmp_path, *common, f"ckpt_path={last}", "hydra.run.dir=resumed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert a["steps"] == b["steps"] == 60
+    for split in ("train", "val", "test"):
+        assert a[split]["loss"] == pytest.approx(b[split]["loss"], rel=1e-6)
+    one = (data, *KINDS["words"], *COMMON[1:], f"ckpt_path={last}")
+    halved = run_command("charlm-train", *one, "hydra.run.dir=halved", cwd=tmp_path)
+    assert halved.returncode == 2, halved.stderr[-2000:]
+    errors = [line for line in halved.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "trained by 2 process(es) with a global batch of 64" in errors[0]
+    assert "data.batch_size=64 to keep it" in errors[0]
+    kept = run_command(
+        "charlm-train", *one, "data.batch_size=64", "hydra.run.dir=kept", cwd=tmp_path
+    )
+    assert kept.returncode == 0, kept.stderr[-2000:]
+    notes = json.loads((tmp_path / "kept" / "metrics.json").read_text())["notes"]
+    assert any("resumed with 1 process(es) a run of 2" in n for n in notes)

@@ -284,3 +284,37 @@ def check_schedule_fits(checkpoint: dict[str, Any], max_steps: int, path: str) -
                 f"with trainer.max_steps={max_steps} (without ckpt_path)",
                 key="ckpt_path",
             )
+
+
+def check_resume_processes(
+    checkpoint: dict[str, Any], world_size: int, batch_size: Any, path: str
+) -> str | None:
+    """Refuse to resume a checkpoint with another global batch (the minibatch of one update
+    over every process) than it was trained with: every later update would differ. With the
+    same global batch over another number of processes, the one line that says so (the
+    minibatches are drawn anew, so the run goes on but is not the uninterrupted one's), else
+    None. Checkpoints that stored neither go on as before."""
+    from charlm.errors import ConfigError
+
+    meta = checkpoint.get("charlm") or {}
+    then, then_batch = meta.get("world_size"), meta.get("global_batch_size")
+    if not isinstance(then, int) or then == world_size:
+        return None
+    now_batch = batch_size * world_size if isinstance(batch_size, int) else None
+    if then_batch != now_batch:
+        fix = (
+            f"; or give data.batch_size={then_batch // world_size} to keep it"
+            if isinstance(then_batch, int) and then_batch % world_size == 0
+            else ""
+        )
+        raise ConfigError(
+            f"ckpt_path={path} was trained by {then} process(es) with a global batch of "
+            f"{then_batch}, and this run has {world_size} with {now_batch}: every later update "
+            f"would differ. Resume it with {then} process(es){fix}",
+            key="ckpt_path",
+        )
+    return (
+        f"resumed with {world_size} process(es) a run of {then} (global batch {now_batch} "
+        "kept): the minibatches from here are drawn anew, so the figures differ from an "
+        "uninterrupted run's"
+    )

@@ -319,5 +319,5 @@ def finite_json(metrics: dict[str, Any]) -> dict[str, Any]:
 
     cleaned = clean(metrics, "")
     if notes:
-        cleaned["notes"] = notes
+        cleaned["notes"] = [*(cleaned.get("notes") or []), *notes]
     return cleaned

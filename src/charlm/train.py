@@ -16,7 +16,12 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from charlm.checkpoint import check_resume, check_schedule_fits, read_checkpoint
+from charlm.checkpoint import (
+    check_resume,
+    check_resume_processes,
+    check_schedule_fits,
+    read_checkpoint,
+)
 from charlm.config import (
     build,
     check_output_dir,
@@ -84,6 +89,8 @@ class TrainingRun:
     steps: int = 0
     scored_step: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+    # What metrics.json must say of how the run went (a resume over other processes).
+    notes: list[str] = field(default_factory=list)
 
 
 def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> TrainingRun:
@@ -116,12 +123,20 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
         check_resume(resumed, task.net, datamodule, cfg.ckpt_path)
     schedule = connect_run(cfg, datamodule, task)
     trainer = build_trainer(cfg, schedule, datamodule.has_split("val"), extra_callbacks)
+    note = None
+    if resumed is not None:
+        batch = cfg.data.get("batch_size")
+        note = check_resume_processes(resumed, trainer.world_size, batch, cfg.ckpt_path)
+        if note:
+            log.warning(note)
     output_dir.mkdir(parents=True, exist_ok=True)
     save = getattr(getattr(datamodule, "vocab", None), "save", None)
     if callable(save) and this_launch().rank == 0:
         # A run of tokens keeps its tokenizer beside its checkpoints (which hold it too).
         save(output_dir / "tokenizer.json")
-    return TrainingRun(cfg, datamodule, task, trainer, output_dir)
+    run = TrainingRun(cfg, datamodule, task, trainer, output_dir)
+    run.notes = [note] if note else []
+    return run
 
 
 def connect_run(cfg: DictConfig, datamodule: Any, task: Any) -> UpdateSchedule:
@@ -301,6 +316,8 @@ def record(run: TrainingRun, train_time: float, share: Any) -> dict[str, Any]:
     modes = getattr(getattr(datamodule, "data", None), "eval_modes", None)
     if modes:  # how the splits were read: `charlm-eval mode=` reads them the other ways
         metrics["evaluation"] = modes[0]
+    if run.notes:
+        metrics["notes"] = list(run.notes)
     metrics = run.metrics = finite_json(metrics)
     log.debug("metrics: %s", json.dumps(metrics, allow_nan=False))
     if not run.trainer.is_global_zero:

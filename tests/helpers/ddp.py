@@ -37,3 +37,19 @@ class DieAt(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if trainer.global_step >= self.step:
             raise RuntimeError(f"killed at step {trainer.global_step}")
+
+
+class SignalAt(L.Callback):
+    """Process `rank` alone sends itself SIGTERM once at the end of the batch that reaches
+    update `step`, as a scheduler preempting one node does."""
+
+    def __init__(self, step: int, rank: int) -> None:
+        self.step, self.rank, self.sent = step, rank, False
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if not self.sent and trainer.global_rank == self.rank and trainer.global_step >= self.step:
+            import os
+            import signal
+
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)

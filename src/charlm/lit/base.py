@@ -159,6 +159,10 @@ class StepTask(L.LightningModule):
         for name, value in values.items():
             self.log(f"{stage}/{name}", value, prog_bar=name in ("loss", "acc"))
 
+    def _global_batch_size(self) -> int | None:
+        batch = ((self.run_config or {}).get("data") or {}).get("batch_size")
+        return batch * self.trainer.world_size if isinstance(batch, int) else None
+
     def non_finite_fix(self) -> str:
         """What a non-finite stop of this run tells the user to change (float16's range in a
         16-bit run, else the learning rate or the data)."""
@@ -360,6 +364,10 @@ class StepTask(L.LightningModule):
             "vocab_kind": vocab_kind(vocab) if vocab is not None else None,
             "config": OmegaConf.to_yaml(self.run_config),
             "data": self.data_identity,
+            # Processes and the minibatch of one update across them: a resume must keep the
+            # latter (`charlm.checkpoint.check_resume_processes`).
+            "world_size": self.trainer.world_size,
+            "global_batch_size": self._global_batch_size(),
         }
         model = self.run_config.get("model") or {}
         # What `load_from_checkpoint` passes back to __init__: the task's own config.

@@ -33,10 +33,17 @@ class GracefulStop(Checkpoint):
 
     A `Checkpoint` callback, because it writes one: Lightning calls those after all others, in
     list order, and this one must come after the model checkpoints.
+
+    In a run of several processes a signal may reach one of them only (`kill` of one rank,
+    a scheduler's preemption of one node): the stop is agreed after each batch by every rank
+    (`Strategy.reduce_boolean_decision`), so all of them stop after the same update and write
+    the checkpoint together, instead of one waiting in the checkpoint while the others wait
+    in the next update.
     """
 
     def __init__(self) -> None:
         self.requested: int | None = None
+        self._stopping = False
         self._after_validation = False
         self._previous: dict[int, Any] = {}
 
@@ -56,7 +63,7 @@ class GracefulStop(Checkpoint):
         if threading.current_thread() is not threading.main_thread():
             return
         self.requested = None
-        self._after_validation = False
+        self._stopping = self._after_validation = False
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._previous[signum] = signal.signal(signum, self._handler)
 
@@ -82,8 +89,13 @@ class GracefulStop(Checkpoint):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any
     ) -> None:
-        if self.requested is None:
+        stop = self.requested is not None
+        if trainer.world_size > 1:
+            # Any rank's signal stops them all, after this same batch.
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if not stop:
             return
+        self._stopping = True
         validates = trainer.limit_val_batches != 0 and pl_module.schedule is not None
         if validates and pl_module.schedule.validation_due(trainer.global_step):
             self._after_validation = True
@@ -91,7 +103,7 @@ class GracefulStop(Checkpoint):
         self._stop(trainer)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.requested is not None and self._after_validation:
+        if self._stopping and self._after_validation:
             self._stop(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
