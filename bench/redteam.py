@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 WORDS = [
     "emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper",
     "evelyn", "abigail", "emily", "elizabeth", "mila", "ella", "avery", "sofia", "camila",
@@ -522,6 +523,159 @@ def text_cases(work: Path, r: dict[str, Path]) -> list[Case]:
     ]  # fmt: skip
 
 
+def fourth_round_cases(work: Path, r: dict[str, Path]) -> list[Case]:
+    """Records as spreadsheets write them, figures and their arithmetic, options typed
+    strictly, ensembles of other blocks, the course's checks and exercises, the views."""
+    rec, out = work / "records", work / "out"
+    tx, gp = r["text"] / "checkpoints/last.ckpt", r["textgpt"] / "checkpoints/last.ckpt"
+    mlp = work / "runs" / "mlp" / "checkpoints" / "last.ckpt"
+    t, e = "charlm-train", "charlm-eval"
+    on = ["data=records", "data.field=name", "data.split=[0.6,0.2,0.2]", "trainer.max_steps=20",
+          "model/scheduler=none", "logger=none", "callbacks.progress_bar=null", "num_threads=1"]  # fmt: skip
+    words = [f"data.path={work / 'words.txt'}", "data.split=[0.6,0.2,0.2]", "trainer.max_steps=20",
+             "logger=none", "callbacks.progress_bar=null", "num_threads=1"]  # fmt: skip
+    course = "from charlm import course\nimport torch\n"
+
+    def fresh(name: str) -> str:
+        return f"hydra.run.dir={out / name}"
+
+    def metrics_test_loss(eval_json: Path, run_dir: Path) -> Callable[[Path], str | None]:
+        def check(work: Path) -> str | None:
+            got = _json(eval_json).get("results", {}).get("test", {}).get("loss")
+            want = _json(run_dir / "metrics.json").get("test", {}).get("loss")
+            return (
+                None if got is not None and got == want else f"test {got} against the run's {want}"
+            )
+
+        return check
+
+    return [
+        Case(t, over(on, f"data.path={rec / 'repeated.csv'}"), "records: a header naming one column twice"),
+        Case(t, over(on, f"data.path={rec / 'semicolons.csv'}", fresh("semicolons")),
+             "records: a French spreadsheet's ; separators", check=has_checkpoint(out / "semicolons")),
+        Case(t, over(on, f"data.path={rec / 'excel.csv'}", fresh("excel")),
+             "records: Excel's CSV UTF-8 (a byte-order mark)", check=has_checkpoint(out / "excel")),
+        Case(t, over(on, f"data.path={rec / 'semicolons.csv'}", 'data.delimiter=","'),
+             "records: , forced on a file of ; separators"),
+        Case(t, over(on, f"data.path={rec / 'newline.csv'}"), "records: a quoted field holding a line break"),
+        Case(t, over(on, f"data.path={rec / 'newline.csv'}", fresh("newline"),
+                     'data.clean.rules=[{pattern: "\\n", replace: " "}]'),
+             "records: the same, with the rule its refusal gives", check=has_checkpoint(out / "newline")),
+        Case(t, over(on, f"data.path={rec / 'object.jsonl'}"), "records: a JSON field holding an object"),
+        Case(t, over(on, f"data.path={rec / 'number.jsonl'}"), "records: a JSON field holding a number"),
+        Case(t, [*words, "trainer.accumulate_grad_batches=true"], "options: accumulate_grad_batches=true"),
+        Case(t, [*words, "data.split_seed=true"], "options: split_seed=true"),
+        Case(t, [*words, "trainer.devices=true"], "options: devices=true"),
+        Case(t, [*words, "model.net.context_size=5"], "options: a window model's context on the model"),
+        Case(e, [f"ckpt={tx}", "mode=dynamic", "dynamic_lr=1e30"], "eval: dynamic_lr=1e30"),
+        Case(e, [f"ckpt={tx}", "precision=8-true"], "eval: precision=8-true"),
+        Case(e, [f"ckpt={tx}", "precision=run", f"output={out / 'as-run.json'}"],
+             "eval: precision=run gives metrics.json's figure",
+             check=metrics_test_loss(out / "as-run.json", r["text"])),
+        Case(e, [f"ckpt=[{gp},{tx}]", f"output={out / 'pair-longer-first.json'}"],
+             "eval: an ensemble, the longer-block model first"),
+        Case(e, [f"ckpt={tx}", f"data_path={rec / 'changed' / 'text.txt'}"],
+             "eval: a changed text, refused before it is encoded (no cache)"),
+        Case("python", ["-m", "charlm.course.exercises", "--out", str(work / "words.txt")],
+             "exercises: --out naming a file"),
+        Case("python", ["-m", "charlm.course.exercises", "--lessons", str(rec / "lessons"),
+                        "--out", str(out / "ex-broken")],
+             "exercises: a solution never closed"),
+        Case("python", api(f"""
+            from pathlib import Path
+            import nbformat
+            from charlm.course.exercises import build_exercises
+            out = Path("{out / 'ex'}")
+            build_exercises(Path("{ROOT / 'notebooks'}"), out)
+            nb = nbformat.read(out / "04_bigram.ipynb", as_version=4)
+            cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {{}}).get("solution"))
+            cell.source = cell.source.replace("raise NotImplementedError()", "return 'moi'")
+            nbformat.write(nb, out / "04_bigram.ipynb")
+            written, kept = build_exercises(Path("{ROOT / 'notebooks'}"), out)
+            assert "return 'moi'" in (out / "04_bigram.ipynb").read_text()
+            print("kept:", [p.name for p in kept])
+            """), "exercises: built again over a student's answer", check=printed("kept: ['04_bigram.ipynb']")),
+        Case("python", api(course + """
+            many = ["ab"] * 300
+            def counts(mots, stoi):
+                n = torch.zeros(len(stoi), len(stoi), dtype=torch.int8)
+                for m in mots:
+                    for a, b in zip("." + m, m + "."):
+                        n[stoi[a], stoi[b]] += 1
+                return n
+            print(repr(course.verifier_bigramme(counts, mots=many)))
+            """), "course: int8 counts that overflow", check=printed("déborde")),
+        Case("python", api(course + """
+            def popper(mots, stoi):
+                mots.clear()
+                return torch.zeros(len(stoi), len(stoi), dtype=torch.long)
+            def right(mots, stoi):
+                n = torch.zeros(len(stoi), len(stoi), dtype=torch.long)
+                for m in mots:
+                    for a, b in zip("." + m, m + "."):
+                        n[stoi[a], stoi[b]] += 1
+                return n
+            course.verifier_bigramme(popper)
+            print(repr(course.verifier_bigramme(right, mots=["loi", "code"])))
+            """), "course: a function that empties the check's list, then a right one",
+             check=printed("✅ Juste")),
+        Case("python", api(course + """
+            from charlm.course import verdict
+            verdict.LIMITE_S = 1.0
+            def never(p, itos, g):
+                while True:
+                    torch.multinomial(p[0], 1, generator=g)
+            print(repr(course.verifier_echantillonneur(never)))
+            """), "course: a sampler that never stops", check=printed("ne s'est pas arrêtée")),
+        Case("python", api(course + """
+            print(repr(course.verifier_xor(lambda x: torch.tensor([0.02, 0.97, 0.98, 0.03]))))
+            """), "course: XOR as sigmoid probabilities", check=printed("des probabilités")),
+        Case("python", api(course + """
+            print(repr(course.verifier_fizzbuzz(lambda n: n % 3 == 0)))
+            """), "course: fizzbuzz classes as booleans", check=printed("pas un booléen")),
+        Case("python", api(f"""
+            import charlm
+            from charlm.course.views import AttentionView
+            try:
+                AttentionView(charlm.load_model("{tx}"), "Le chat")
+            except ValueError as err:
+                print("refused:", err)
+            """), "views: AttentionView of a GRU without attention", check=printed("no attention layer")),
+        Case("python", api(f"""
+            import charlm
+            from charlm.course.views import SamplerView
+            try:
+                SamplerView(charlm.load_model("{mlp}").vocab)
+            except ValueError as err:
+                print("refused:", err)
+            """), "views: SamplerView of something not a model", check=printed("not a language model")),
+    ]  # fmt: skip
+
+
+def make_records_files(work: Path) -> None:
+    """The records files, lessons and changed text the fourth round's cases read."""
+    rec = work / "records"
+    rec.mkdir()
+    rows = [(str(i), w) for i, w in enumerate(WORDS)]
+    (rec / "repeated.csv").write_text("name,name\n" + "".join(f"{w},{w}\n" for _, w in rows))
+    (rec / "semicolons.csv").write_text("id;name\r\n" + "".join(f"{i};{w}\r\n" for i, w in rows))
+    (rec / "excel.csv").write_bytes(
+        ("id,name\r\n" + "".join(f"{i},{w}\r\n" for i, w in rows)).encode("utf-8-sig")
+    )
+    (rec / "newline.csv").write_text(
+        'id,name\n0,"em\nma"\n' + "".join(f"{i},{w}\n" for i, w in rows[1:])
+    )
+    (rec / "object.jsonl").write_text('{"name": {"first": "emma"}}\n{"name": "ava"}\n')
+    (rec / "number.jsonl").write_text('{"name": "ava"}\n{"name": 3}\n')
+    (rec / "lessons").mkdir()
+    (rec / "lessons" / "01_broken.py").write_text(
+        '# %%\nimport torch\n\n# %% tags=["exercice"]\ndef f():\n    ### BEGIN SOLUTION\n'
+        "    return 1\n"
+    )
+    (rec / "changed").mkdir()
+    (rec / "changed" / "text.txt").write_text(TEXT + "Une autre phrase.\n", encoding="utf-8")
+
+
 def make_bad_files(work: Path, ckpt: Path) -> None:
     import torch
 
@@ -658,13 +812,17 @@ def main() -> None:
     }  # fmt: skip
     make_bad_files(work, mlp / "checkpoints" / "last.ckpt")
     make_text_files(work, runs["text"])
+    make_records_files(work)
     every = [Case(*case) for case in cases(work, mlp, gpt)] + text_cases(work, runs)
+    every += fourth_round_cases(work, runs)
     first = before = fingerprint(work)
     rows, failed = [], 0
     for i, case in enumerate(every, 1):
         code, ok, line = play(case, work)
         after = fingerprint(work)
         touched = changed(before, after, case.may_change if code == 0 else ())
+        if code != 0:  # a refused command writes nothing: no cache of what it refused either
+            touched += sorted(k for k in after if k not in before and ".charlm-cache" in k)
         if touched:
             ok, line = False, "CHANGED " + ", ".join(touched)
         before = after

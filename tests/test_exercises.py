@@ -112,6 +112,7 @@ def _build(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_building_again_never_writes_over_a_students_answers(tmp_path):
     out = tmp_path / "ex"
     assert _build("--out", str(out)).returncode == 0
@@ -129,6 +130,7 @@ def test_building_again_never_writes_over_a_students_answers(tmp_path):
     assert str(student) not in again.stdout
 
 
+@pytest.mark.slow
 def test_an_out_that_is_a_file_or_an_unclosed_solution_is_one_line(tmp_path):
     target = tmp_path / "notes.txt"
     target.write_text("mes notes")
