@@ -316,3 +316,21 @@ def test_sigterm_to_one_rank_stops_every_rank_at_one_update_and_resumes_exactly(
     assert kept.returncode == 0, kept.stderr[-2000:]
     notes = json.loads((tmp_path / "kept" / "metrics.json").read_text())["notes"]
     assert any("resumed with 1 process(es) a run of 2" in n for n in notes)
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank_at_the_same_update(tmp_path):
+    """One rank's NaN is agreed by both: each stops before update 11 with one line, none waits
+    for the other in the gradients' all-reduce."""
+    stopped = _torchrun(
+        tmp_path, _data(tmp_path, "words"), *KINDS["words"], *COMMON, "hydra.run.dir=nan",
+        "+callbacks.nan._target_=helpers.ddp.PoisonRank", "+callbacks.nan.step=10",
+        "+callbacks.nan.rank=1",
+    )  # fmt: skip
+    assert stopped.returncode != 0
+    lines = [
+        line for line in stopped.stderr.splitlines() if line.startswith("charlm-train: error:")
+    ]
+    assert len(lines) == 2, stopped.stderr[-3000:]
+    assert any("training loss became nan at step 11" in line for line in lines), lines
+    assert any("training loss of another process became non-finite at step 11" in line
+               for line in lines), lines  # fmt: skip

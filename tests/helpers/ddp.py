@@ -53,3 +53,17 @@ class SignalAt(L.Callback):
 
             self.sent = True
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class PoisonRank(L.Callback):
+    """Process `rank` alone writes a NaN into its own copy of a weight once, at the end of the
+    batch that reaches update `step`: its next loss is NaN, the other ranks' finite."""
+
+    def __init__(self, step: int, rank: int) -> None:
+        self.step, self.rank, self.done = step, rank, False
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, *args: object) -> None:
+        if not self.done and trainer.global_rank == self.rank and trainer.global_step >= self.step:
+            self.done = True
+            with torch.no_grad():
+                next(pl_module.net.parameters()).view(-1)[0] = float("nan")

@@ -263,6 +263,11 @@ class StepTask(L.LightningModule):
         log_every, since_log = self.schedule.log_every, self._since_log
         probe = self.update_probe
         deadline = self._time_budget_deadline()
+        # Several processes agree on a non-finite loss before any stops: one rank stopping
+        # alone would leave the others waiting in this update's gradient all-reduce.
+        agree = (
+            self.trainer.strategy.reduce_boolean_decision if self.trainer.world_size > 1 else None
+        )
         total = 0.0
         for i in range(updates):
             if deadline is not None and i and time.monotonic() >= deadline:
@@ -276,10 +281,12 @@ class StepTask(L.LightningModule):
             x, y = minibatch(i)
             loss, report = objective(x, y)
             value = report.item()
-            if not math.isfinite(value):
+            mine = not math.isfinite(value)
+            if agree(mine, all=False) if agree is not None else mine:
                 # Stop before this update: the weights are still the last finite ones.
+                what = f"became {value}" if mine else "of another process became non-finite"
                 raise NonFiniteLossError(
-                    f"training loss became {value} at step {first + i + 1}; {self.non_finite_fix()}"
+                    f"training loss {what} at step {first + i + 1}; {self.non_finite_fix()}"
                 )
             update(loss)
             if probing:
