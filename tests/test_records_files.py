@@ -92,3 +92,12 @@ def test_the_fix_a_line_break_is_told_trains(tmp_path):
         'data.clean.rules=[{pattern: "\\n", replace: " "}]', cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_json_file_holding_one_array_of_objects_reads_as_its_records(tmp_path):
+    path = tmp_path / "names.json"
+    path.write_text(json.dumps([{"name": w, "n": i} for i, w in enumerate(TINY_WORDS)], indent=2))
+    assert TextRecords(path, field="name").read_lines() == TINY_WORDS
+    path.write_text(json.dumps([{"name": "emma"}, ["ava"]]))
+    with pytest.raises(TextError, match=r"names.json, record 2: a JSON object was expected"):
+        TextRecords(path, field="name").read_lines()

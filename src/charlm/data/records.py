@@ -93,31 +93,48 @@ class TextRecords(TextLines):
 
     def _json_values(self, path: Path, text: str) -> list[tuple[str, str]]:
         values, columns = [], set()
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise TextError(
-                    f"{path}, line {number}: not JSON ({err.msg}); a JSON Lines file holds "
-                    "one object a line"
-                ) from None
+        for where, record in self._json_records(path, text):
             if not isinstance(record, dict):
-                raise TextError(f"{path}, line {number}: a JSON object was expected")
+                raise TextError(f"{path}, {where}: a JSON object was expected")
             columns.update(record)
             value = record.get(self.field)
             if value is None or value == "":
                 continue
             if not isinstance(value, str):
                 raise TextError(
-                    f"{path}, line {number}: the {self.field!r} field holds a JSON "
+                    f"{path}, {where}: the {self.field!r} field holds a JSON "
                     f"{_json_type(value)}, not text; write it as a string, or give "
                     "data.field= a field that holds text"
                 )
-            values.append((f"line {number}", value))
+            values.append((where, value))
         self._check_field(path, sorted(columns))
         return values
+
+    @staticmethod
+    def _json_records(path: Path, text: str) -> list[tuple[str, Any]]:
+        """(where, record) of a JSON Lines file, one object a line; or of a `.json` file that
+        holds one array of objects, as JSON exporters write it."""
+        if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+            try:
+                records = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise TextError(
+                    f"{path}, line {err.lineno}: not JSON ({err.msg}); a .json file holds one "
+                    "array of objects, or one object a line"
+                ) from None
+            return [(f"record {i}", r) for i, r in enumerate(records, 1)]
+        found = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                found.append((f"line {number}", json.loads(line)))
+            except json.JSONDecodeError as err:
+                raise TextError(
+                    f"{path}, line {number}: not JSON ({err.msg}); a JSON Lines file holds "
+                    "one object a line"
+                ) from None
+        return found
 
     def _csv_values(self, path: Path, text: str, delimiter: str) -> list[tuple[str, str]]:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
