@@ -476,6 +476,25 @@ def test_a_text_run_resumed_on_another_text_of_the_same_characters_is_refused(te
         cwd=tmp_path,
     )  # fmt: skip
     assert "was trained on other data" in one_error(result, "charlm-train")
+    assert not (tmp_path / ".charlm-cache").exists()  # refused before it was encoded
+
+
+@pytest.mark.parametrize(
+    ("content", "overrides", "message"),
+    [
+        ("\n\n", (), r"the \w+ split of .* holds 0 character|holds 1 character"),
+        ("Le chat dort.\n" * 3, ("data.block_size=64",), r"data.block_size=64: the train split"),
+    ],
+)
+def test_a_text_too_short_for_its_split_or_block_is_refused_before_it_is_encoded(
+    tmp_path, content, overrides, message
+):
+    short = tmp_path / "short.txt"
+    short.write_text(content, encoding="utf-8")
+    result = run_command("charlm-train", "data=text", f"data.path={short}", "model=gru",
+                         *overrides, "hydra.run.dir=run", *SHORT, cwd=tmp_path)  # fmt: skip
+    assert __import__("re").search(message, one_error(result, "charlm-train"))
+    assert not (tmp_path / ".charlm-cache").exists()
 
 
 def test_a_vocabulary_smaller_than_the_alphabet_is_said(tmp_path, text_file, caplog):

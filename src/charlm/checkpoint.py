@@ -260,13 +260,26 @@ def check_resume(
     then, identity = meta.get("data") or {}, getattr(datamodule, "data_identity", None)
     now = identity() if callable(identity) and then else {}
     for key in ("words_sha256", "text_sha256"):
-        if then.get(key) and now.get(key) and then[key] != now[key]:
-            raise ConfigError(
-                f"ckpt_path={path} was trained on other data than {datamodule.path} (SHA-256 "
-                f"{then[key][:12]}... then, {now[key][:12]}... now): resume it on the data it "
-                "was trained on (data.path=), or train anew without ckpt_path",
-                key="ckpt_path",
-            )
+        if then.get(key) and now.get(key):
+            check_resume_digest(checkpoint, key, now[key], datamodule.path, path)
+
+
+def check_resume_digest(
+    checkpoint: dict[str, Any], key: str, digest: str, data_path: Any, path: str
+) -> None:
+    """Refuse to resume a checkpoint trained on data whose SHA-256 (`key` of its identity)
+    is not `digest`, the data's now. Called before the data is read in full (encoded), so a
+    refused resume writes nothing, and again once it is read."""
+    from charlm.errors import ConfigError
+
+    then = ((checkpoint.get("charlm") or {}).get("data") or {}).get(key)
+    if then and then != digest:
+        raise ConfigError(
+            f"ckpt_path={path} was trained on other data than {data_path} (SHA-256 "
+            f"{then[:12]}... then, {digest[:12]}... now): resume it on the data it "
+            "was trained on (data.path=), or train anew without ckpt_path",
+            key="ckpt_path",
+        )
 
 
 def check_schedule_fits(checkpoint: dict[str, Any], max_steps: int, path: str) -> None:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from charlm.checkpoint import (
     check_resume,
+    check_resume_digest,
     check_resume_processes,
     check_schedule_fits,
     read_checkpoint,
@@ -29,6 +30,7 @@ from charlm.config import (
     instantiate_group,
     register_resolvers,
 )
+from charlm.data.kinds import DataKind
 from charlm.data.protocol import check_data, check_fits
 from charlm.errors import ConfigError, NonFiniteError, config_section
 from charlm.launch import this_launch
@@ -114,6 +116,11 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
     datamodule = build(cfg.data)
     net = net_class(str(cfg.model.net.get("_target_", "")))
     check_data(datamodule, net.__name__, issubclass(net, CharLM), str(cfg.data.get("_target_")))
+    kind = getattr(datamodule, "data", None)
+    if resumed is not None and isinstance(kind, DataKind):
+        # The data's digest before it is encoded: a resume on other data writes no cache.
+        digest = kind.current()[0]
+        check_resume_digest(resumed, kind.digest_key, digest, kind.path, cfg.ckpt_path)
     datamodule.prepare_data()
     datamodule.setup()
     cfg = complete_config(cfg, datamodule)

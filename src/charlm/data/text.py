@@ -184,9 +184,14 @@ def default_cache_dir(first: Path) -> Path:
 
 
 def encode_text(
-    path: str | Path | Sequence[str | Path], cache_dir: str | Path | None = None
+    path: str | Path | Sequence[str | Path],
+    cache_dir: str | Path | None = None,
+    check: Callable[[int], None] | None = None,
 ) -> EncodedText:
     """The text's ids, encoded now or found from an earlier call on the same text.
+
+    `check(length)` may refuse the text by its length in characters: it runs before anything
+    is written, so a text refused so leaves no cache behind.
 
     The encoded file is named by the text's SHA-256: a changed text is encoded anew beside the
     file of its earlier version (which is kept: a run of that version still reads it), an
@@ -204,6 +209,8 @@ def encode_text(
     found = _read_meta(meta_path, ids_path, digest)
     if found is not None:
         vocab, length, dtype = found
+        if check is not None:
+            check(length)
         return EncodedText(tuple(paths), ids_path, vocab, length, digest, dtype)
 
     chars: set[str] = set()
@@ -214,6 +221,8 @@ def encode_text(
             length += len(text)
     if length < 2:
         raise TextError(f"{paths[0]} holds {length} character(s): a text needs at least 2")
+    if check is not None:
+        check(length)
     vocab = TextVocabulary(chars)
     dtype = "uint16" if len(vocab) <= 1 << 16 else "uint32"
     try:
@@ -538,8 +547,15 @@ class RunningText(DataKind):
         self.encoded: EncodedText | None = None
 
     def _load(self) -> None:
-        encoded = encode_text(self.paths, self.cache_dir)
+        encoded = encode_text(self.paths, self.cache_dir, check=self._check_length)
         bounds = split_bounds(encoded.length, self.split)
+        self.encoded, self.vocab = encoded, self.vocab or encoded.vocab
+        self.stream = encoded.ids()
+        self.bounds = dict(zip(SPLITS, bounds, strict=True))
+
+    def _check_length(self, length: int) -> None:
+        """Refuse a text too short for its split or its blocks (before it is encoded)."""
+        bounds = split_bounds(length, self.split)
         short = [(n, e - s) for n, (s, e) in zip(SPLITS, bounds, strict=True) if 0 < e - s < 2]
         if short:
             raise TextError(
@@ -554,9 +570,6 @@ class RunningText(DataKind):
                 f"{end - start} characters, and a block needs block_size + 1; lower "
                 "data.block_size or give more text"
             )
-        self.encoded, self.vocab = encoded, self.vocab or encoded.vocab
-        self.stream = encoded.ids()
-        self.bounds = dict(zip(SPLITS, bounds, strict=True))
 
     def check_vocab(self) -> None:
         """The model's characters must be the text's, one for one: ids would differ."""
