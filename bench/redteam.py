@@ -534,7 +534,10 @@ def fourth_round_cases(work: Path, r: dict[str, Path]) -> list[Case]:
           "model/scheduler=none", "logger=none", "callbacks.progress_bar=null", "num_threads=1"]  # fmt: skip
     words = [f"data.path={work / 'words.txt'}", "data.split=[0.6,0.2,0.2]", "trainer.max_steps=20",
              "logger=none", "callbacks.progress_bar=null", "num_threads=1"]  # fmt: skip
-    course = "from charlm import course\nimport torch\n"
+    course = """
+            from charlm import course
+            import torch
+    """
 
     def fresh(name: str) -> str:
         return f"hydra.run.dir={out / name}"
@@ -576,7 +579,8 @@ def fourth_round_cases(work: Path, r: dict[str, Path]) -> list[Case]:
              "eval: an ensemble, the longer-block model first"),
         Case(e, [f"ckpt={tx}", f"data_path={rec / 'changed' / 'text.txt'}"],
              "eval: a changed text, refused before it is encoded (no cache)"),
-        Case("python", ["-m", "charlm.course.exercises", "--out", str(work / "words.txt")],
+        Case("python", ["-m", "charlm.course.exercises", "--lessons", str(ROOT / "notebooks"),
+                        "--out", str(work / "words.txt")],
              "exercises: --out naming a file"),
         Case("python", ["-m", "charlm.course.exercises", "--lessons", str(rec / "lessons"),
                         "--out", str(out / "ex-broken")],

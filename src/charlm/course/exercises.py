@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         written, kept = build_exercises(args.lessons, args.out)
     except CharlmError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
     for path in written:
         print(path)
