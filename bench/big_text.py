@@ -43,7 +43,7 @@ def child(path: Path, updates: int, run_dir: Path) -> None:
     from omegaconf import open_dict
 
     from charlm.config import config_dir, register_resolvers
-    from charlm.data.text import encode_text
+    from charlm.data.encoded import encode_text
     from charlm.train import train
 
     started = time.perf_counter()

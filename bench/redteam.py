@@ -505,7 +505,7 @@ def text_cases(work: Path, r: dict[str, Path]) -> list[Case]:
             print(charlm.load_model("{tx}").sample_text("~@", 20))
             """), "sample_text: a prompt of characters never seen"),
         Case("python", api(f"""
-            from charlm.data.text import encode_text
+            from charlm.data.encoded import encode_text
             encoded = encode_text("{text}")
             print(encoded.vocab.decode(encoded.ids()[0:17].tolist()))
             """), "encode_text: the ids of a text, decoded", check=printed("Le chat dort sur")),
@@ -704,7 +704,7 @@ def make_text_files(work: Path, text_run: Path) -> None:
     """The texts, lines, tokenizers, rules and damage the text cases read."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    from charlm.data.text import encode_text
+    from charlm.data.encoded import encode_text
 
     bad = work / "bad"
     (bad / "nothing.txt").write_bytes(b"")

@@ -19,7 +19,7 @@ import torch
 
 def models(paths: list[str]) -> list[tuple[str, torch.nn.Module]]:
     from charlm import load_model
-    from charlm.data.text import TextVocabulary
+    from charlm.data.vocab import TextVocabulary
     from charlm.models import TransformerLM
 
     if paths:

@@ -62,7 +62,8 @@ def child_plain(family: str, updates: int, warmup: int, threads: int) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from charlm.data.text import TextBlocks, encode_text, split_bounds
+    from charlm.data.blocks import TextBlocks, split_bounds
+    from charlm.data.encoded import encode_text
     from charlm.models import RecurrentLM, TransformerLM
 
     torch.set_num_threads(threads)

@@ -9,8 +9,8 @@ import json
 import pytest
 from conftest import TINY_WORDS
 
+from charlm.data.encoded import TextError
 from charlm.data.records import TextRecords
-from charlm.data.text import TextError
 
 
 def _csv(rows: list[tuple[str, str]], sep: str = ",", newline: str = "\n") -> str:

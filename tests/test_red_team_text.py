@@ -14,7 +14,7 @@ import pytest
 from commands import run_command
 from conftest import compose_train
 
-from charlm.data.text import encode_text
+from charlm.data.encoded import encode_text
 
 TEXT = "Le chat dort. La pluie tombe sur la ville, et le chien aboie.\n" * 30
 SHORT = ("trainer.max_steps=40", "trainer.val_check_interval=20", "logger=none")

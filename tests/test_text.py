@@ -15,17 +15,12 @@ from commands import run_command
 from conftest import compose_train
 
 from charlm import load_model
-from charlm.data import text as text_module
+from charlm.data import encoded as encoded_module
+from charlm.data.blocks import EvalBlocks, TextBlocks, split_bounds
 from charlm.data.datamodule import TextDataModule
+from charlm.data.encoded import TextError, encode_text
 from charlm.data.registry import checked_data
-from charlm.data.text import (
-    EvalBlocks,
-    TextBlocks,
-    TextError,
-    encode_text,
-    score_text,
-    split_bounds,
-)
+from charlm.data.text import score_text
 from charlm.data.vocab import TextVocabulary, VocabularyError
 from charlm.inference import evaluate_checkpoint
 from charlm.models import BengioMLP, BigramLM, RecurrentLM, TransformerLM
@@ -99,8 +94,8 @@ def test_the_encoded_file_is_reused_and_rebuilt_when_the_text_changes(
     cache = tmp_path / "cache"
     first = encode_text(text_file, cache)
     reads = []
-    real = text_module.decoded_chunks
-    monkeypatch.setattr(text_module, "decoded_chunks", lambda p: reads.append(p) or real(p))
+    real = encoded_module.decoded_chunks
+    monkeypatch.setattr(encoded_module, "decoded_chunks", lambda p: reads.append(p) or real(p))
     again = encode_text(text_file, cache)
     assert reads == [] and again.ids_path == first.ids_path  # read back, not decoded
     text_file.write_text(make_text(seed=1) + "Zebra!\n", encoding="utf-8")
@@ -562,7 +557,7 @@ def _scored(batches) -> tuple[list[int], list[int]]:
 
 @pytest.mark.parametrize("length", [2, 17, 40, 101])
 def test_sliding_blocks_score_every_character_once_each_after_half_a_block(length):
-    from charlm.data.text import SlidingBlocks
+    from charlm.data.blocks import SlidingBlocks
 
     stream = np.arange(1000, dtype=np.int64) % 997
     start = 5
@@ -575,8 +570,8 @@ def test_sliding_blocks_score_every_character_once_each_after_half_a_block(lengt
 
 @pytest.mark.parametrize(("length", "rows"), [(2, 4), (50, 4), (101, 16), (64, 1)])
 def test_carried_rows_score_every_character_once_in_row_order(length, rows):
+    from charlm.data.blocks import CarriedRows
     from charlm.data.sequences import PAD_TARGET
-    from charlm.data.text import CarriedRows
 
     stream = np.arange(1000, dtype=np.int64) % 997
     batches = CarriedRows(stream, (3, 3 + length), block_size=8, rows=rows)
@@ -590,7 +585,7 @@ def test_carried_rows_score_every_character_once_in_row_order(length, rows):
 
 
 def test_a_carried_state_reads_a_split_as_one_pass_of_the_recurrent_model_over_it():
-    from charlm.data.text import CarriedRows
+    from charlm.data.blocks import CarriedRows
     from charlm.metrics import evaluate_lm
     from charlm.models.recurrent import CarriedState
 
@@ -632,7 +627,7 @@ def test_charlm_eval_reads_a_text_in_blocks_sliding_or_carried_and_says_which(tm
 
 
 def _blocks_of(stream: np.ndarray, block: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    from charlm.data.text import CarriedRows
+    from charlm.data.blocks import CarriedRows
 
     return list(CarriedRows(stream, (0, len(stream)), block, rows=1))
 

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", help="write the whole cleaned text here (no dry run)")
     args = parser.parse_args(argv)
     try:
-        from charlm.data.text import TextError, decoded_chunks
+        from charlm.data.encoded import TextError, decoded_chunks
 
         path = Path(args.path)
         if not path.is_file():

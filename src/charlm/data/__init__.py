@@ -19,10 +19,10 @@ _HOMES = {
     "TaskData": "charlm.data.protocol",
     "LanguageData": "charlm.data.protocol",
     "word_sequences": "charlm.data.sequences",
-    "EncodedText": "charlm.data.text",
-    "TextError": "charlm.data.text",
-    "encode_text": "charlm.data.text",
-    "split_bounds": "charlm.data.text",
+    "EncodedText": "charlm.data.encoded",
+    "TextError": "charlm.data.encoded",
+    "encode_text": "charlm.data.encoded",
+    "split_bounds": "charlm.data.blocks",
     "TextDataModule": "charlm.data.datamodule",
     "LinesDataModule": "charlm.data.datamodule",
     "LanguageDataModule": "charlm.data.datamodule",
@@ -83,6 +83,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, _HOMES)
 
 if TYPE_CHECKING:
     from charlm.data.batches import Chunk, RandomBatches, TensorSlices
+    from charlm.data.blocks import split_bounds
     from charlm.data.corpus import CorpusError, load_words, split_words
     from charlm.data.datamodule import (
         CharWindowDataModule,
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
         LinesDataModule,
         TextDataModule,
     )
+    from charlm.data.encoded import EncodedText, TextError, encode_text
     from charlm.data.kinds import DataKind
     from charlm.data.lines import TextLines
     from charlm.data.protocol import LanguageData, TaskData
@@ -98,7 +100,7 @@ if TYPE_CHECKING:
     from charlm.data.sequences import word_sequences
     from charlm.data.step_datamodule import StepDataModule
     from charlm.data.tables import FizzBuzzDataModule, TableDataModule
-    from charlm.data.text import EncodedText, RunningText, TextError, encode_text, split_bounds
+    from charlm.data.text import RunningText
     from charlm.data.tokens import TokenVocabulary, train_tokenizer
     from charlm.data.vocab import BOUNDARY, TextVocabulary, Vocab, Vocabulary, VocabularyError
     from charlm.data.windows import context_windows

@@ -15,10 +15,10 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
+from charlm.data.blocks import BlockChunk
 from charlm.data.fetch import KNOWN_FILES, ensure_corpus
 from charlm.data.kinds import DataKind
 from charlm.data.step_datamodule import StepDataModule
-from charlm.data.text import BlockChunk
 from charlm.data.vocab import BOUNDARY, Vocab
 from charlm.errors import check_choice, check_positive_ints
 

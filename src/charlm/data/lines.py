@@ -16,9 +16,9 @@ from typing import Any
 from charlm.data.batches import SPLITS
 from charlm.data.clean import clean_rules, clean_text, text_lines
 from charlm.data.corpus import split_words
+from charlm.data.encoded import TextError, decoded_chunks, read_text, text_digest
 from charlm.data.kinds import SequenceKind, readable_nll
 from charlm.data.scoring import cell, rows_out
-from charlm.data.text import TextError, decoded_chunks, read_text, text_digest
 from charlm.data.vocab import Vocab, Vocabulary
 from charlm.errors import CharlmError, ConfigError, check_choice, check_positive_ints
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from charlm.data.clean import clean_text
+from charlm.data.encoded import TextError, decoded_chunks
 from charlm.data.lines import LINE_END, TextLines
-from charlm.data.text import TextError, decoded_chunks
 from charlm.data.vocab import Vocab
 
 FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}

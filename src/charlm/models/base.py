@@ -156,7 +156,7 @@ class CharLM(nn.Module):
         """NLL (nats) of every character of the stream `ids` but its first, read as the text's
         full-pass evaluation reads a split (`EvalBlocks`: non-overlapping blocks of
         `block_size`, each character from those before it in its block)."""
-        from charlm.data.text import EvalBlocks
+        from charlm.data.blocks import EvalBlocks
 
         self.require_finite()
         stream = ids.cpu().numpy()
