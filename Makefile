@@ -92,7 +92,7 @@ bench-big-text: install data ## A 1 GB text (written under /tmp): encoding time,
 bench-tokens-eval: install data ## A 15,000-token model evaluated over every split of tinyshakespeare.txt's lines: time and peak memory (ARGS='--ckpt RUN/checkpoints/last.ckpt')
 	$(BIN)/python bench/tokens_eval.py $(ARGS)
 
-redteam: install ## Bad input to every command, the Python API and runs at once: exit 0 or one-line errors, no traceback, nothing overwritten (about 8 minutes)
+redteam: install ## Bad input to every command, the Python API, the course and runs at once: exit 0 or one-line errors, no traceback, nothing overwritten (about 15 minutes)
 	$(BIN)/python bench/redteam.py $(ARGS)
 
 clean: ## Remove caches and build files (never logs/, checkpoints or data/)
