@@ -97,6 +97,7 @@ class CharLM(nn.Module):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
         top_k: int | None = None,
+        top_p: float | None = None,
     ) -> list[str]:
         """`n` passages of `length` characters drawn after `prompt` (not repeated in them).
 
@@ -105,7 +106,10 @@ class CharLM(nn.Module):
         past its block: a window slides, a recurrent state is carried.
         """
         parts: list[list[str]] = [[] for _ in range(n)]
-        for pieces in self.sample_text_pieces(prompt, length, n, generator, temperature, top_k):
+        pieces_of = self.sample_text_pieces(
+            prompt, length, n, generator, temperature, top_k, top_p=top_p
+        )
+        for pieces in pieces_of:
             for passage, piece in zip(parts, pieces, strict=True):
                 passage.append(piece)
         return ["".join(p) for p in parts]
@@ -119,12 +123,13 @@ class CharLM(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         piece: int = 1024,
+        top_p: float | None = None,
     ) -> Iterator[list[str]]:
         """`sample_text`'s passages as they are drawn: every `piece` characters, the next
         characters of each of the n passages. The same seed gives the same characters; a long
         passage is never held whole, so it can be written out as it comes."""
         vocab = self.require_vocab()
-        check_sampling_args(n, temperature, top_k, length, self.vocab_size)
+        check_sampling_args(n, temperature, top_k, length, self.vocab_size, top_p)
         if not prompt:
             raise ValueError("prompt='': give at least one character to start from")
         vocab.check(prompt, "prompt")
@@ -138,7 +143,7 @@ class CharLM(nn.Module):
                 logits, state = self.text_start(ids)
             drawn_all: list[torch.Tensor] = []
             for i in range(length):
-                drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self)
+                drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self, top_p)
                 drawn_all.append(drawn)
                 if len(drawn_all) == piece or i == length - 1:
                     yield [vocab.decode(row) for row in torch.stack(drawn_all, dim=1).tolist()]
@@ -286,16 +291,18 @@ class CharLM(nn.Module):
         prefix: str = "",
         max_len: int = 50,
         batched: bool | None = None,
+        top_p: float | None = None,
     ) -> list[str]:
         """Draw `n` words, each starting with `prefix` and stopping at the boundary token or
-        after `max_len` characters. The same generator seed gives the same words.
+        after `max_len` characters, drawn at `temperature` among the `top_k` likeliest and the
+        nucleus of `top_p`. The same generator seed gives the same words.
 
         Batched (the default of sequence models), the n words advance together, one forward
         pass per character position for all of them. One word at a time (the default of window
         models) draws exactly as the notebooks' generators do, so their words are reproduced.
         """
         vocab = self.require_vocab()
-        check_sampling_args(n, temperature, top_k, max_len, self.vocab_size)
+        check_sampling_args(n, temperature, top_k, max_len, self.vocab_size, top_p)
         vocab.check(prefix, "prefix")
         if vocab.units(prefix) >= max_len:
             raise ValueError(
@@ -315,12 +322,12 @@ class CharLM(nn.Module):
         try:
             if batched:
                 ids = self._sample_batch(
-                    n, generator, temperature, top_k, vocab.encode(prefix), max_len
+                    n, generator, temperature, top_k, vocab.encode(prefix), max_len, top_p
                 )
             else:
                 ids = [
                     self._sample_batch(
-                        1, generator, temperature, top_k, vocab.encode(prefix), max_len
+                        1, generator, temperature, top_k, vocab.encode(prefix), max_len, top_p
                     )[0]
                     for _ in range(n)
                 ]
@@ -336,6 +343,7 @@ class CharLM(nn.Module):
         top_k: int | None,
         prefix_ids: list[int],
         max_len: int,
+        top_p: float | None = None,
     ) -> list[list[int]]:
         """n words drawn together: `start` and `advance` give each position's logits."""
         device = self._device()
@@ -346,7 +354,7 @@ class CharLM(nn.Module):
         # Rows still being drawn (indices into `words`): finished words leave the batch.
         rows = torch.arange(n)
         for _ in range(max_len - len(prefix_ids)):
-            drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self)
+            drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self, top_p)
             going = drawn != 0
             if not going.any():
                 break

@@ -32,13 +32,15 @@ def draw(
     top_k: int | None,
     vocab_size: int,
     model: CharLM | None = None,
+    top_p: float | None = None,
 ) -> torch.Tensor:
-    """One id per row of `logits` (n, vocab), drawn at `temperature` among the `top_k` likeliest.
+    """One id per row of `logits` (n, vocab), drawn at `temperature` among the `top_k` likeliest
+    and the nucleus of `top_p` (`sampling_probs`).
 
     Logits that are NaN, +inf, or -inf for a whole row give no distribution: `NonFiniteError`
     (naming `model`'s checkpoint) instead of `torch.multinomial`'s error.
     """
-    probs = sampling_probs(logits, temperature, top_k, vocab_size, model)
+    probs = sampling_probs(logits, temperature, top_k, vocab_size, model, top_p)
     return torch.multinomial(probs, 1, replacement=True, generator=generator)[:, 0]
 
 
@@ -48,9 +50,12 @@ def sampling_probs(
     top_k: int | None,
     vocab_size: int,
     model: CharLM | None = None,
+    top_p: float | None = None,
 ) -> torch.Tensor:
     """The distribution `draw` samples from: softmax(logits / temperature) over the `top_k`
-    likeliest ids of each row (n, vocab), the others at 0."""
+    likeliest ids of each row (n, vocab), the others at 0; then, with `top_p`, over the
+    nucleus (Holtzman et al., 2020): the likeliest ids whose probabilities add up to `top_p`,
+    the one that crosses it included, renormalised."""
     logits = logits.float().cpu()
     scaled = logits / temperature
     if top_k is not None and top_k < vocab_size:
@@ -59,7 +64,19 @@ def sampling_probs(
     probs = F.softmax(scaled, dim=-1)
     if not bool(torch.isfinite(probs).all()):
         probs = _finite_probs(logits, temperature, top_k, vocab_size, model)
+    if top_p is not None and top_p < 1:
+        probs = nucleus(probs, top_p)
     return probs
+
+
+def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """`probs` (n, vocab) kept on each row's smallest set of likeliest ids whose probabilities
+    reach `top_p` (ties kept in id order), the others at 0, renormalised."""
+    ranked, order = probs.sort(dim=-1, descending=True, stable=True)
+    before = ranked.cumsum(dim=-1) - ranked  # the mass of the ids ranked above each
+    kept = torch.zeros_like(probs).scatter(-1, order, (before < top_p).to(probs.dtype))
+    kept = probs * kept
+    return kept / kept.sum(dim=-1, keepdim=True)
 
 
 def _finite_probs(
@@ -97,7 +114,12 @@ def non_finite_weights(module: nn.Module) -> tuple[str, str] | None:
 
 
 def check_sampling_args(
-    n: int, temperature: float, top_k: int | None, max_len: int, vocab_size: int
+    n: int,
+    temperature: float,
+    top_k: int | None,
+    max_len: int,
+    vocab_size: int,
+    top_p: float | None = None,
 ) -> None:
     """Raise `ValueError` naming the first sampling option out of range."""
 
@@ -118,3 +140,10 @@ def check_sampling_args(
         raise ValueError(f"top_k={top_k!r}: must be an integer >= 1, or null for no cut-off")
     if not is_int(max_len) or max_len < 1:
         raise ValueError(f"max_len={max_len!r}: must be an integer >= 1")
+    if top_p is not None and (
+        isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1
+    ):
+        raise ValueError(
+            f"top_p={top_p!r}: the nucleus's probability mass, a number in (0, 1] (1: all "
+            "ids), or null for none"
+        )
