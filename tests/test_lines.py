@@ -17,7 +17,8 @@ from conftest import compose_train
 from charlm import load_model
 from charlm.commands.clean import main as clean_main
 from charlm.data.clean import clean_rules, clean_text, text_lines
-from charlm.data.lines import LinesDataModule, score_lines
+from charlm.data.datamodule import LinesDataModule
+from charlm.data.lines import score_lines
 from charlm.data.registry import checked_data
 from charlm.data.sequences import PAD_TARGET
 from charlm.data.tokens import (

@@ -182,7 +182,7 @@ LAYERS = [
     ("charlm.metrics", "charlm.diagnostics", "charlm.figures", "charlm.precision"),
     ("charlm.checkpoint", "charlm.inference"),
     ("charlm.lit", "charlm.config"),
-    ("charlm.train", "charlm.report", "charlm.validate", "charlm.runs"),
+    ("charlm.train", "charlm.run_record", "charlm.report", "charlm.validate", "charlm.runs"),
     ("charlm.commands", "charlm.course"),
 ]  # fmt: skip
 

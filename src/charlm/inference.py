@@ -162,7 +162,7 @@ def inspect_checkpoint(
     from charlm.data.sequences import PAD_TARGET
     from charlm.diagnostics import Probe, diagnostics_figure
     from charlm.errors import check_output, check_positive_ints
-    from charlm.models.base import logits_for
+    from charlm.models.sampling import logits_for
 
     check_positive_ints(batch_size=batch_size)
     ckpt = Path(ckpt)

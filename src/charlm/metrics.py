@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from charlm.data.sequences import PAD_TARGET
 from charlm.errors import CharlmError, NonFiniteError
-from charlm.models.base import logits_for
+from charlm.models.sampling import logits_for
 
 # torchmetrics is imported where a metric object is made, not here: importing it takes about
 # 3 s (it imports scipy), which the commands that read this module's tables and helpers but

@@ -68,7 +68,7 @@ def next_char_distribution(
 ) -> dict[str, float]:
     """P(next character | prefix) as sampling at `temperature` among the `top_k` likeliest
     draws it: a word model from the word's start, a model of running text after `prefix`."""
-    from charlm.models.base import sampling_probs
+    from charlm.models.sampling import sampling_probs
 
     vocab = model.require_vocab()
     if vocab.boundary is None:

@@ -328,6 +328,7 @@ class SequenceKind(DataKind):
         draw = {
             "temperature": options.get("temperature", 1.0),
             "top_k": options.get("top_k"),
+            "top_p": options.get("top_p"),
             "prefix": str(options.get("prefix") or ""),
             "max_len": options.get("max_len") or self.max_len,
             "batched": options.get("batched"),

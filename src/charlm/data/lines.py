@@ -311,12 +311,3 @@ def render_lines(rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], f
         f"included), {totals['bpc']:.4f} bits per character"
     )
     return "\n".join(lines)
-
-
-def __getattr__(name: str) -> Any:
-    # The DataModule lives with the others (it imports Lightning, which this module does not).
-    if name == "LinesDataModule":
-        from charlm.data.datamodule import LinesDataModule
-
-        return LinesDataModule
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -191,8 +191,11 @@ class RunningText(DataKind):
         generator = torch.Generator().manual_seed(int(options.get("seed", 0)))
         pieces = model.sample_text_pieces(
             prompt, int(options.get("length", 500)), n, generator,
-            options.get("temperature", 1.0), options.get("top_k"),
+            options.get("temperature", 1.0), options.get("top_k"), top_p=options.get("top_p"),
         )  # fmt: skip
+        stop = options.get("stop")
+        if stop:
+            pieces = _stopped(pieces, str(stop), n)
         if n == 1:  # one passage is written out as it is drawn, however long
             yield prompt if given else ""
             for (piece,) in pieces:
@@ -206,6 +209,34 @@ class RunningText(DataKind):
                 passage.append(piece)
         for i, passage in enumerate(passages, 1):
             yield f"--- sample {i} of {n} ---\n{''.join(passage)}\n"
+
+
+def _stopped(pieces: Iterator[list[str]], stop: str, n: int) -> Iterator[list[str]]:
+    """`pieces` of n passages, each cut before the first `stop` in it; the drawing ends
+    once every passage has met it. A stop that spans two pieces is found: each passage's
+    last len(stop) - 1 characters are held back until the next piece shows what follows."""
+    held = ["" for _ in range(n)]
+    done = [False] * n
+    keep = len(stop) - 1
+    for drawn in pieces:
+        out = []
+        for i, piece in enumerate(drawn):
+            if done[i]:
+                out.append("")
+                continue
+            text = held[i] + piece
+            at = text.find(stop)
+            if at >= 0:
+                done[i], held[i] = True, ""
+                out.append(text[:at])
+            else:
+                cut = len(text) - keep if keep else len(text)
+                held[i] = text[cut:]
+                out.append(text[:cut])
+        yield out
+        if all(done):
+            return
+    yield list(held)  # what was held back, at the end of the passages
 
 
 TEXT_COLUMNS = ("line", "characters", "nll", "nll_per_char", "bpc", "text")

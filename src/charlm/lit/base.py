@@ -18,8 +18,8 @@ from charlm.errors import CharlmError, NonFiniteError, check_choice
 from charlm.lit import schedule
 from charlm.lit.schedule import UpdateSchedule
 from charlm.lit.update import needs_lightning_update, update_function
-from charlm.models.base import non_finite_weights
 from charlm.models.registry import build_net
+from charlm.models.sampling import non_finite_weights
 from charlm.precision import non_finite_fix
 
 log = logging.getLogger(__name__)

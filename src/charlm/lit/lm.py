@@ -13,7 +13,8 @@ from charlm.data.protocol import LanguageData
 from charlm.data.sequences import PAD_TARGET
 from charlm.lit.base import OptimizerFactory, SchedulerFactory, StepTask
 from charlm.metrics import LMMetrics, evaluate_lm
-from charlm.models.base import CharLM, logits_for
+from charlm.models.base import CharLM
+from charlm.models.sampling import logits_for
 
 
 class LanguageModelTask(StepTask):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -14,6 +13,7 @@ from charlm.data.sequences import PAD_TARGET
 from charlm.data.vocab import Vocab
 from charlm.data.windows import context_windows
 from charlm.errors import NonFiniteError, check_positive_ints
+from charlm.models.sampling import check_sampling_args, draw, non_finite_weights
 
 
 class CharLM(nn.Module):
@@ -97,6 +97,7 @@ class CharLM(nn.Module):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
         top_k: int | None = None,
+        top_p: float | None = None,
     ) -> list[str]:
         """`n` passages of `length` characters drawn after `prompt` (not repeated in them).
 
@@ -105,7 +106,10 @@ class CharLM(nn.Module):
         past its block: a window slides, a recurrent state is carried.
         """
         parts: list[list[str]] = [[] for _ in range(n)]
-        for pieces in self.sample_text_pieces(prompt, length, n, generator, temperature, top_k):
+        pieces_of = self.sample_text_pieces(
+            prompt, length, n, generator, temperature, top_k, top_p=top_p
+        )
+        for pieces in pieces_of:
             for passage, piece in zip(parts, pieces, strict=True):
                 passage.append(piece)
         return ["".join(p) for p in parts]
@@ -119,12 +123,13 @@ class CharLM(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         piece: int = 1024,
+        top_p: float | None = None,
     ) -> Iterator[list[str]]:
         """`sample_text`'s passages as they are drawn: every `piece` characters, the next
         characters of each of the n passages. The same seed gives the same characters; a long
         passage is never held whole, so it can be written out as it comes."""
         vocab = self.require_vocab()
-        check_sampling_args(n, temperature, top_k, length, self.vocab_size)
+        check_sampling_args(n, temperature, top_k, length, self.vocab_size, top_p)
         if not prompt:
             raise ValueError("prompt='': give at least one character to start from")
         vocab.check(prompt, "prompt")
@@ -138,7 +143,7 @@ class CharLM(nn.Module):
                 logits, state = self.text_start(ids)
             drawn_all: list[torch.Tensor] = []
             for i in range(length):
-                drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self)
+                drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self, top_p)
                 drawn_all.append(drawn)
                 if len(drawn_all) == piece or i == length - 1:
                     yield [vocab.decode(row) for row in torch.stack(drawn_all, dim=1).tolist()]
@@ -286,16 +291,18 @@ class CharLM(nn.Module):
         prefix: str = "",
         max_len: int = 50,
         batched: bool | None = None,
+        top_p: float | None = None,
     ) -> list[str]:
         """Draw `n` words, each starting with `prefix` and stopping at the boundary token or
-        after `max_len` characters. The same generator seed gives the same words.
+        after `max_len` characters, drawn at `temperature` among the `top_k` likeliest and the
+        nucleus of `top_p`. The same generator seed gives the same words.
 
         Batched (the default of sequence models), the n words advance together, one forward
         pass per character position for all of them. One word at a time (the default of window
         models) draws exactly as the notebooks' generators do, so their words are reproduced.
         """
         vocab = self.require_vocab()
-        check_sampling_args(n, temperature, top_k, max_len, self.vocab_size)
+        check_sampling_args(n, temperature, top_k, max_len, self.vocab_size, top_p)
         vocab.check(prefix, "prefix")
         if vocab.units(prefix) >= max_len:
             raise ValueError(
@@ -315,12 +322,12 @@ class CharLM(nn.Module):
         try:
             if batched:
                 ids = self._sample_batch(
-                    n, generator, temperature, top_k, vocab.encode(prefix), max_len
+                    n, generator, temperature, top_k, vocab.encode(prefix), max_len, top_p
                 )
             else:
                 ids = [
                     self._sample_batch(
-                        1, generator, temperature, top_k, vocab.encode(prefix), max_len
+                        1, generator, temperature, top_k, vocab.encode(prefix), max_len, top_p
                     )[0]
                     for _ in range(n)
                 ]
@@ -336,6 +343,7 @@ class CharLM(nn.Module):
         top_k: int | None,
         prefix_ids: list[int],
         max_len: int,
+        top_p: float | None = None,
     ) -> list[list[int]]:
         """n words drawn together: `start` and `advance` give each position's logits."""
         device = self._device()
@@ -346,7 +354,7 @@ class CharLM(nn.Module):
         # Rows still being drawn (indices into `words`): finished words leave the batch.
         rows = torch.arange(n)
         for _ in range(max_len - len(prefix_ids)):
-            drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self)
+            drawn = draw(logits, generator, temperature, top_k, self.vocab_size, self, top_p)
             going = drawn != 0
             if not going.any():
                 break
@@ -372,106 +380,3 @@ class CharLM(nn.Module):
         """Logits (n, vocab) of the next character once each word has taken `ids`, and the state."""
         context = torch.cat([state[:, 1:], ids[:, None]], dim=1)  # the window slides on
         return self(context), context
-
-
-def logits_for(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The logits that `targets` score: one window per row (targets (batch,)) by `forward`,
-    blocks (targets (batch, time)) by `block_logits`, which every `CharLM` reads whole."""
-    if targets.dim() == 1 or not hasattr(model, "block_logits"):
-        return model(x)
-    return model.block_logits(x)
-
-
-def draw(
-    logits: torch.Tensor,
-    generator: torch.Generator | None,
-    temperature: float,
-    top_k: int | None,
-    vocab_size: int,
-    model: CharLM | None = None,
-) -> torch.Tensor:
-    """One id per row of `logits` (n, vocab), drawn at `temperature` among the `top_k` likeliest.
-
-    Logits that are NaN, +inf, or -inf for a whole row give no distribution: `NonFiniteError`
-    (naming `model`'s checkpoint) instead of `torch.multinomial`'s error.
-    """
-    probs = sampling_probs(logits, temperature, top_k, vocab_size, model)
-    return torch.multinomial(probs, 1, replacement=True, generator=generator)[:, 0]
-
-
-def sampling_probs(
-    logits: torch.Tensor,
-    temperature: float,
-    top_k: int | None,
-    vocab_size: int,
-    model: CharLM | None = None,
-) -> torch.Tensor:
-    """The distribution `draw` samples from: softmax(logits / temperature) over the `top_k`
-    likeliest ids of each row (n, vocab), the others at 0."""
-    logits = logits.float().cpu()
-    scaled = logits / temperature
-    if top_k is not None and top_k < vocab_size:
-        cutoff = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
-        scaled = scaled.masked_fill(scaled < cutoff, -math.inf)
-    probs = F.softmax(scaled, dim=-1)
-    if not bool(torch.isfinite(probs).all()):
-        probs = _finite_probs(logits, temperature, top_k, vocab_size, model)
-    return probs
-
-
-def _finite_probs(
-    logits: torch.Tensor,
-    temperature: float,
-    top_k: int | None,
-    vocab_size: int,
-    model: CharLM | None,
-) -> torch.Tensor:
-    """`draw`'s probabilities where dividing by a tiny temperature overflowed: the logits are
-    shifted to a maximum of 0 first, so the likeliest character keeps a finite weight. Logits
-    that are not finite themselves are refused."""
-    top = logits.max(dim=-1, keepdim=True).values
-    if torch.isnan(logits).any() or not bool(torch.isfinite(top).all()):
-        name = model.describe() if model is not None else "the model"
-        raise NonFiniteError(
-            f"{name} gives non-finite next-character logits (nan or inf), so nothing can be "
-            "sampled: its weights diverged or overflow; use an earlier checkpoint of its run, "
-            "or train again with a lower learning rate (model.optimizer.lr)"
-        )
-    scaled = (logits - top) / temperature
-    if top_k is not None and top_k < vocab_size:
-        cutoff = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
-        scaled = scaled.masked_fill(scaled < cutoff, -math.inf)
-    return F.softmax(scaled, dim=-1)
-
-
-def non_finite_weights(module: nn.Module) -> tuple[str, str] | None:
-    """(name, "nan" or "inf") of the first floating-point parameter or buffer of `module`
-    holding a NaN or an infinity, or None when all are finite."""
-    for name, tensor in (*module.named_parameters(), *module.named_buffers()):
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            return name, "nan" if bool(torch.isnan(tensor).any()) else "inf"
-    return None
-
-
-def check_sampling_args(
-    n: int, temperature: float, top_k: int | None, max_len: int, vocab_size: int
-) -> None:
-    """Raise `ValueError` naming the first sampling option out of range."""
-
-    def is_int(v: object) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if not is_int(n) or n < 1:
-        raise ValueError(f"n={n!r}: the number of words to sample must be an integer >= 1")
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, int | float)
-        or not 0 < temperature < math.inf
-    ):
-        raise ValueError(
-            f"temperature={temperature!r}: must be a number > 0 (1.0 samples the model as is)"
-        )
-    if top_k is not None and (not is_int(top_k) or top_k < 1):
-        raise ValueError(f"top_k={top_k!r}: must be an integer >= 1, or null for no cut-off")
-    if not is_int(max_len) or max_len < 1:
-        raise ValueError(f"max_len={max_len!r}: must be an integer >= 1")
