@@ -48,10 +48,10 @@ SAMPLE_OPTIONS = {
     "suffix": "str|null",
     "pattern": "str|null",
     "min_len": "int>=1|null",
-    "novel": "bool",
-    "unique": "bool",
+    "novel": "bool|null",
+    "unique": "bool|null",
     "max_draws": "int>=1|null",
-    "format": "str",
+    "format": "str|null",
     "prompt_file": "path|null",
     "stop": "str|null",
 }
@@ -72,7 +72,7 @@ def main(cfg: DictConfig) -> None:
         if isinstance(value, int | float) and not isinstance(value, bool):
             cfg[key] = str(value)
     check_options(cfg, SAMPLE_OPTIONS)
-    if cfg.get("format", "text") not in FORMATS:
+    if (cfg.get("format") or "text") not in FORMATS:
         raise CharlmError(f"format={cfg.format!r}: one of {', '.join(FORMATS)}")
     if cfg.get("prompt_file"):
         if cfg.get("prompt"):
@@ -83,7 +83,7 @@ def main(cfg: DictConfig) -> None:
     data = model_data(model, cfg.get("data_path"))
     options = OmegaConf.to_container(cfg, resolve=True)
     if isinstance(data, SequenceKind) and (
-        any(cfg.get(k) for k in CONSTRAINTS) or cfg.get("format", "text") != "text"
+        any(cfg.get(k) for k in CONSTRAINTS) or (cfg.get("format") or "text") != "text"
     ):
         try:
             for piece in constrained_words(model, data, options):
@@ -144,7 +144,7 @@ def constrained_words(model: Any, data: SequenceKind, options: dict[str, Any]) -
         known, options.get("temperature", 1.0), options.get("top_k"), options.get("top_p"),
         options.get("max_draws"),
     )  # fmt: skip
-    fmt = options.get("format", "text")
+    fmt = options.get("format") or "text"
     counts: Counter = Counter()
     if fmt == "csv":
         yield "word,nll_per_char,novelty\n"
