@@ -129,12 +129,12 @@ def generate_words(
     words in the order drawn); `known` tags the training list's words (`novelty_of`).
 
     The same generator seed gives the same words. Raises `GenerationError` once `max_draws`
-    words (default: 100 per word asked, at least 10,000) have been drawn without finding
+    words (default: 1,000 per word asked, at least 10,000) have been drawn without finding
     `n`, after yielding those found.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise GenerationError(f"n={n!r}: the number of words, an integer >= 1")
-    limit = max(10_000, 100 * n) if max_draws is None else max_draws
+    limit = max(10_000, 1000 * n) if max_draws is None else max_draws
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise GenerationError(f"max_draws={max_draws!r}: an integer >= 1, or null (the default)")
     vocab = model.require_vocab()
