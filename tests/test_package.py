@@ -180,7 +180,7 @@ LAYERS = [
     ("charlm.data",),
     ("charlm.models",),
     ("charlm.metrics", "charlm.diagnostics", "charlm.figures", "charlm.precision"),
-    ("charlm.checkpoint", "charlm.inference", "charlm.generate"),
+    ("charlm.export", "charlm.checkpoint", "charlm.inference", "charlm.generate"),
     ("charlm.lit", "charlm.config"),
     ("charlm.train", "charlm.run_record", "charlm.report", "charlm.validate", "charlm.runs"),
     ("charlm.commands", "charlm.course"),

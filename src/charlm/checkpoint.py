@@ -16,6 +16,7 @@ from charlm.data.kinds import DataChangedError as DataChangedError
 from charlm.data.vocab import stored_vocabulary
 from charlm.errors import CharlmError
 from charlm.errors import CheckpointError as CheckpointError
+from charlm.export import is_export, read_export
 from charlm.models.base import CharLM
 from charlm.models.classifiers import Classifier
 from charlm.models.ensemble import EnsembleLM
@@ -23,8 +24,11 @@ from charlm.models.registry import build_net, net_class
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """`torch.load(weights_only=True)` with errors that name the file and the cause."""
+    """`torch.load(weights_only=True)` with errors that name the file and the cause; or a
+    folder of `charlm-export` (safetensors and JSON, no pickle) read as the same checkpoint."""
     path = Path(path)
+    if is_export(path):
+        return read_export(path)
     if path.is_dir():
         raise CheckpointError(
             f"{path} is a directory: give a checkpoint file (e.g. {path}/last.ckpt)"
