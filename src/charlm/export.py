@@ -130,7 +130,10 @@ def _write_vocabulary(out: Path, vocab: str, kind: str | None) -> None:
     from charlm.data.vocab import stored_vocabulary
 
     if kind == "tokens":
-        (out / "tokenizer.json").write_text(vocab, encoding="utf-8")
+        # Hugging Face's own tokenizer.json (tokenizers.Tokenizer.from_file reads it); the end
+        # and unknown tokens' names are in config.json's vocabulary.
+        tokenizer = json.loads(vocab)["tokenizer"]
+        (out / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), "utf-8")
         return
     itos = stored_vocabulary(vocab, kind).itos
     (out / "vocab.json").write_text(
