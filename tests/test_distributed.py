@@ -185,6 +185,18 @@ def test_a_multirun_whose_jobs_are_two_process_runs(tmp_path):
         assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
 
 
+def _resumes_as_straight(tmp_path: Path, common: tuple[str, ...], last: Path) -> None:
+    """Resumed from `last` with the same two processes, the run ends as the uninterrupted
+    one in `tmp_path/straight` did."""
+    resumed = _torchrun(tmp_path, *common, f"ckpt_path={last}", "hydra.run.dir=resumed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert a["steps"] == b["steps"] == 60
+    for split in ("train", "val", "test"):
+        assert a[split]["loss"] == pytest.approx(b[split]["loss"], rel=1e-6)
+
+
 def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path):
     data = _data(tmp_path, "words")
     common = (data, *KINDS["words"], *COMMON)
@@ -197,13 +209,7 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert killed.returncode != 0 and "killed at step" in killed.stderr
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == 40
-    resumed = _torchrun(tmp_path, *common, f"ckpt_path={last}", "hydra.run.dir=resumed")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
-    b = json.loads((tmp_path / "straight" / "metrics.json").read_text())
-    assert a["steps"] == b["steps"] == 60
-    for split in ("train", "val", "test"):
-        assert a[split]["loss"] == pytest.approx(b[split]["loss"], rel=1e-6)
+    _resumes_as_straight(tmp_path, common, last)
 
 
 def test_a_bad_config_stops_every_rank_with_status_2_and_one_line(tmp_path):
@@ -297,13 +303,7 @@ def test_sigterm_to_one_rank_stops_every_rank_at_one_update_and_resumes_exactly(
     saved = torch.load(last, weights_only=True)
     assert saved["global_step"] == 30
     assert saved["charlm"]["world_size"] == 2 and saved["charlm"]["global_batch_size"] == 64
-    resumed = _torchrun(tmp_path, *common, f"ckpt_path={last}", "hydra.run.dir=resumed")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
-    b = json.loads((tmp_path / "straight" / "metrics.json").read_text())
-    assert a["steps"] == b["steps"] == 60
-    for split in ("train", "val", "test"):
-        assert a[split]["loss"] == pytest.approx(b[split]["loss"], rel=1e-6)
+    _resumes_as_straight(tmp_path, common, last)
     one = (data, *KINDS["words"], *COMMON[1:], f"ckpt_path={last}")
     halved = run_command("charlm-train", *one, "hydra.run.dir=halved", cwd=tmp_path)
     assert halved.returncode == 2, halved.stderr[-2000:]
