@@ -263,11 +263,8 @@ class StepTask(L.LightningModule):
         log_every, since_log = self.schedule.log_every, self._since_log
         probe = self.update_probe
         deadline = self._time_budget_deadline()
-        # Several processes agree on a non-finite loss before any stops: one rank stopping
-        # alone would leave the others waiting in this update's gradient all-reduce.
-        agree = (
-            self.trainer.strategy.reduce_boolean_decision if self.trainer.world_size > 1 else None
-        )
+        several = self.trainer.world_size > 1
+        non_finite: str | None = None  # this process's first non-finite loss, with several
         total = 0.0
         for i in range(updates):
             if deadline is not None and i and time.monotonic() >= deadline:
@@ -281,13 +278,15 @@ class StepTask(L.LightningModule):
             x, y = minibatch(i)
             loss, report = objective(x, y)
             value = report.item()
-            mine = not math.isfinite(value)
-            if agree(mine, all=False) if agree is not None else mine:
-                # Stop before this update: the weights are still the last finite ones.
-                what = f"became {value}" if mine else "of another process became non-finite"
-                raise NonFiniteLossError(
-                    f"training loss {what} at step {first + i + 1}; {self.non_finite_fix()}"
-                )
+            if not math.isfinite(value):
+                message = f"training loss became {value} at step {first + i + 1}"
+                if not several:
+                    # Stop before this update: the weights are still the last finite ones.
+                    raise NonFiniteLossError(f"{message}; {self.non_finite_fix()}")
+                # One process stopping alone would leave the others waiting in this update's
+                # gradient all-reduce: the chunk goes on (the all-reduce spreads the
+                # non-finite gradient), and every process stops together at its end.
+                non_finite = non_finite or f"{message} on this process"
             update(loss)
             if probing:
                 probe.after(first + i + 1, value)
@@ -297,6 +296,17 @@ class StepTask(L.LightningModule):
             since_log.append(value)
             if (first + i + 1) % log_every == 0:
                 self._log_training(first + i + 1, x, y)
+        if several:
+            # One exchange a chunk, not an update: every process stops after the same update.
+            bad = non_finite is not None or non_finite_weights(self.net) is not None
+            if self.trainer.strategy.reduce_boolean_decision(bad, all=False):
+                if non_finite is not None:
+                    raise NonFiniteLossError(f"{non_finite}; {self.non_finite_fix()}")
+                self.check_finite_weights()
+                raise NonFiniteLossError(
+                    f"training of another process became non-finite by step "
+                    f"{first + updates}; {self.non_finite_fix()}"
+                )
         # The chunk's last update may have made the weights non-finite with a finite loss.
         self.check_finite_weights()
         mean_loss = torch.tensor(total / max(updates, 1))
