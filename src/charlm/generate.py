@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from charlm.data.kinds import novelty
 from charlm.errors import CharlmError
 
 # Words drawn at a time, at most: a batch of sequence-model draws, a bounded memory.
 DRAWS_PER_ROUND = 10_000
-NOVELTY = ("train", "held-out", "new")
 
 
 class GenerationError(CharlmError):
@@ -81,9 +81,9 @@ class Constraints:
                 ) from None
             object.__setattr__(self, "compiled", compiled)
 
-    def refusal(self, word: str, known: Mapping[str, str], returned: set[str]) -> str | None:
+    def refusal(self, word: str, known: Container[str], returned: set[str]) -> str | None:
         """The first constraint `word` misses (its option's name), or None when it meets all;
-        `known` tags the training list's words, `returned` holds the words already kept."""
+        `known` holds the training list's words, `returned` the words already kept."""
         if not self.min_len <= len(word) <= self.max_len:
             return "min_len" if len(word) < self.min_len else "max_len"
         if not word.endswith(self.suffix):
@@ -106,27 +106,20 @@ class Generated:
     novelty: str
 
 
-def novelty_of(splits: Mapping[str, Iterable[str]]) -> dict[str, str]:
-    """Each word of a training list's splits, tagged train or held-out (val and test)."""
-    tags: dict[str, str] = {}
-    for name in ("test", "val", "train"):  # a word in train and test is a training word
-        tags.update(dict.fromkeys(splits.get(name, ()), "train" if name == "train" else "held-out"))
-    return tags
-
-
 def generate_words(
     model: Any,
     n: int,
     constraints: Constraints,
     generator: torch.Generator,
-    known: Mapping[str, str] | None = None,
+    splits: Mapping[str, Iterable[str]] | None = None,
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
     max_draws: int | None = None,
 ) -> Iterator[list[Generated]]:
     """Exactly `n` words meeting `constraints`, in rounds as they are found (each round's
-    words in the order drawn); `known` tags the training list's words (`novelty_of`).
+    words in the order drawn); `splits` are the training list's, which `novel` avoids and
+    the novelty tags name (`charlm.data.kinds.novelty`).
 
     The same generator seed gives the same words. Raises `GenerationError` once `max_draws`
     words (default: 1,000 per word asked, at least 10,000) have been drawn without finding
@@ -139,7 +132,8 @@ def generate_words(
         raise GenerationError(f"max_draws={max_draws!r}: an integer >= 1, or null (the default)")
     vocab = model.require_vocab()
     vocab.check(constraints.suffix, "suffix")
-    known = known or {}
+    splits = splits or {}
+    known = {word for part in splits.values() for word in part}
     # One character past max_len: a word cut there did not end, and is refused as too long.
     reach = model.max_word_length
     draw_len = constraints.max_len + 1 if reach is None or reach > constraints.max_len else reach
@@ -167,9 +161,10 @@ def generate_words(
         found += len(kept)
         if kept:
             nll = model.word_nll(kept).tolist()
+            tags = novelty(kept, splits)
             yield [
-                Generated(w, total / (vocab.units(w) + 1), known.get(w, "new"))
-                for w, total in zip(kept, nll, strict=True)
+                Generated(w, total / (vocab.units(w) + 1), tag)
+                for w, total, tag in zip(kept, nll, tags, strict=True)
             ]
     if found < n:
         worst, count = refused.most_common(1)[0] if refused else ("temperature", 0)

@@ -27,7 +27,7 @@ from charlm.data.kinds import (
 )
 from charlm.data.registry import model_data
 from charlm.errors import CharlmError, check_options, report_errors
-from charlm.generate import Constraints, generate_words, novelty_of
+from charlm.generate import Constraints, generate_words
 
 SAMPLE_OPTIONS = {
     "n": "int>=1|null",
@@ -127,12 +127,12 @@ def constrained_words(model: Any, data: SequenceKind, options: dict[str, Any]) -
         raise CharlmError(
             f"prompt={options['prompt']!r}: this model samples {data.unit}; start them with prefix=..."
         )
-    known: dict[str, str] = {}
+    splits: dict[str, list[str]] = {}
     tag = bool(options.get("novelty")) or bool(options.get("novel"))
     if tag:
         if data.check_unchanged(model.data_identity, bool(options.get("resplit"))):
             print(f"charlm-sample: {RESPLIT_NOTE}", file=sys.stderr)
-        known = novelty_of(data.novelty_splits())
+        splits = data.novelty_splits()
     constraints = Constraints(
         prefix=str(options.get("prefix") or ""), suffix=str(options.get("suffix") or ""),
         pattern=options.get("pattern"), min_len=options.get("min_len") or 1,
@@ -141,7 +141,7 @@ def constrained_words(model: Any, data: SequenceKind, options: dict[str, Any]) -
     )  # fmt: skip
     rounds = generate_words(
         model, int(options.get("n") or 20), constraints, torch_generator(int(options["seed"])),
-        known, options.get("temperature", 1.0), options.get("top_k"), options.get("top_p"),
+        splits, options.get("temperature", 1.0), options.get("top_k"), options.get("top_p"),
         options.get("max_draws"),
     )  # fmt: skip
     fmt = options.get("format") or "text"
