@@ -31,7 +31,7 @@ data: install ## data/civil_mots.txt and data/tinyshakespeare.txt: kept if there
 train: install data ## Train the notebook's MLP (experiment=bengio2003); or ARGS='experiment=bigram ...'
 	$(BIN)/charlm-train $(or $(ARGS),experiment=bengio2003)
 
-test-fast: install ## The edit-test loop: lint, then every test not marked slow (under a minute on 2 cores)
+test-fast: install ## The edit-test loop: lint, then every test not marked slow (about a minute on 2 cores)
 	$(BIN)/ruff check src tests bench notebooks
 	$(BIN)/pytest -q -m "not slow" -n $(WORKERS) --dist loadgroup $(ARGS)
 

@@ -15,6 +15,9 @@ from conftest import TINY_WORDS
 from charlm import load_model
 from charlm.inference import evaluate_checkpoint
 
+# Each trains runs and starts commands: in `make test`, not the edit-test loop.
+pytestmark = pytest.mark.slow
+
 TEXT = "Le chat dort. La pluie tombe sur la ville.\n" * 30
 RUNS = {
     "words": ("model=gru", "model.net.hidden_size=16", "data.split=[0.6,0.2,0.2]"),

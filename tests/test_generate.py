@@ -134,6 +134,7 @@ def word_run(tmp_path_factory):
     return root / "run" / "checkpoints" / "last.ckpt"
 
 
+@pytest.mark.slow
 def test_one_command_writes_n_new_words_of_a_length_and_ending_as_csv(word_run, tmp_path):
     done = run_command("charlm-sample", f"ckpt={word_run}", "n=12", "suffix=a", "min_len=4",
                        "max_len=9", "novel=true", "unique=true", "format=csv", "seed=1",
@@ -150,6 +151,7 @@ def test_one_command_writes_n_new_words_of_a_length_and_ending_as_csv(word_run, 
     assert len(lines) == 3 and set(lines[0]) == {"word", "nll_per_char", "novelty"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -167,6 +169,7 @@ def test_a_sample_that_cannot_be_made_is_one_line(word_run, tmp_path, args, mess
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_running_text_takes_a_prompt_file_a_stop_string_and_top_p(tmp_path):
     text = tmp_path / "story.txt"
     text.write_text("Le chat dort. La pluie tombe sur la ville.\n" * 30, encoding="utf-8")

@@ -48,6 +48,7 @@ def _words(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_a_bf16_true_run_and_charlm_eval_read_one_figure_and_name_it(tmp_path, make_cfg):
     cfg = make_cfg(f"data.path={_words(tmp_path)}", *RUN, "trainer.precision=bf16-true")
     metrics = train(cfg)
@@ -71,6 +72,7 @@ def test_a_bf16_true_run_and_charlm_eval_read_one_figure_and_name_it(tmp_path, m
     assert not (tmp_path / "x.json").exists()
 
 
+@pytest.mark.slow
 def test_a_mixed_runs_figures_are_float32s(tmp_path, make_cfg):
     cfg = make_cfg(f"data.path={_words(tmp_path)}", *RUN, "trainer.precision=bf16-mixed")
     metrics = train(cfg)
@@ -90,6 +92,7 @@ class Overflow(L.Callback):
             next(pl_module.net.parameters()).view(-1)[0] = float("inf")
 
 
+@pytest.mark.slow
 def test_a_16_bit_run_that_overflows_is_told_float16_is_the_cause(tmp_path, make_cfg):
     cfg = make_cfg(f"data.path={_words(tmp_path)}", *RUN, "trainer.precision=16-true",
                    "data.steps_per_batch=5")  # fmt: skip
