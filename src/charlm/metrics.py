@@ -217,8 +217,8 @@ def evaluate_dynamic(
         require_finite()
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr <= MAX_DYNAMIC_LR:
         raise CharlmError(
-            f"dynamic_lr={lr!r}: the step size must be a number > 0 and at most "
-            f"{MAX_DYNAMIC_LR:g} (1.0 by default; 0.1 to 2 chosen on validation)"
+            f"dynamic_lr={lr!r}: the step size must be at most {MAX_DYNAMIC_LR:g}, and a "
+            "number above 0 (1.0 by default; 0.1 to 2 chosen on validation)"
         )
     adapted = copy.deepcopy(model).eval()
     optimizer = torch.optim.SGD(adapted.parameters(), lr=lr)

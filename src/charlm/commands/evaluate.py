@@ -14,7 +14,7 @@ from charlm.config import config_dir
 from charlm.data.registry import model_data
 from charlm.errors import CharlmError, check_options, check_output, report_errors
 from charlm.inference import DYNAMIC_LR, evaluate_model
-from charlm.metrics import MAX_DYNAMIC_LR, format_table
+from charlm.metrics import format_table
 from charlm.precision import precision_plugin, run_precision
 
 
@@ -37,12 +37,6 @@ def main(cfg: DictConfig) -> None:
             "precision": "str|null",
         },
     )
-    lr = cfg.get("dynamic_lr")
-    if lr is not None and not lr <= MAX_DYNAMIC_LR:
-        raise CharlmError(
-            f"dynamic_lr={lr}: the step size must be at most {MAX_DYNAMIC_LR:g} (1.0 by "
-            "default; 0.1 to 2 chosen on validation)"
-        )
     if cfg.get("dynamic_lr") is not None and cfg.get("mode") != "dynamic":
         raise CharlmError(
             f"dynamic_lr={cfg.dynamic_lr}: only mode=dynamic takes steps; add mode=dynamic"
