@@ -117,7 +117,7 @@ def build_run(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) 
     kind = getattr(datamodule, "data", None)
     if resumed is not None and isinstance(kind, DataKind):
         # The data's digest before it is encoded: a resume on other data writes no cache.
-        digest = kind.current()[0]
+        digest = kind.current_digest()
         check_resume_digest(resumed, kind.digest_key, digest, kind.path, cfg.ckpt_path)
     datamodule.prepare_data()
     datamodule.setup()

@@ -174,11 +174,13 @@ def encode_text(
     path: str | Path | Sequence[str | Path],
     cache_dir: str | Path | None = None,
     check: Callable[[int], None] | None = None,
+    digest: str | None = None,
 ) -> EncodedText:
     """The text's ids, encoded now or found from an earlier call on the same text.
 
     `check(length)` may refuse the text by its length in characters: it runs before anything
-    is written, so a text refused so leaves no cache behind.
+    is written, so a text refused so leaves no cache behind. `digest`: the texts'
+    `text_digest`, where the caller has just read it.
 
     The encoded file is named by the text's SHA-256: a changed text is encoded anew beside the
     file of its earlier version (which is kept: a run of that version still reads it), an
@@ -188,7 +190,7 @@ def encode_text(
     paths = as_paths(path)
     if not paths:
         raise TextError("no text file given: data.path=A_TEXT_FILE (or several, comma-separated)")
-    digest = text_digest(paths)
+    digest = digest or text_digest(paths)
     folder = Path(cache_dir) if cache_dir else default_cache_dir(paths[0])
     stem = paths[0].stem + (f"+{len(paths) - 1}" if len(paths) > 1 else "")
     ids_path = folder / f"{stem}.{digest[:16]}.ids"

@@ -110,12 +110,12 @@ class DataKind:
         """Whether the data differs from `stored` (a checkpoint's identity). A changed one is
         refused, unless `resplit` asks to split it all the same."""
         then = (stored or {}).get(self.digest_key)
-        digest, size = self.current()
+        digest = self.current_digest()
         changed = bool(then) and then != digest
         if changed and not resplit:
             raise DataChangedError(
                 f"{self.path} is not the {self.what} this model was split from "
-                f"({(stored or {}).get(self.size_key)} {self.size_key} then, {size}"
+                f"({(stored or {}).get(self.size_key)} {self.size_key} then, {self.current_size()}"
                 f" now; SHA-256 {then[:12]}... then, {digest[:12]}... now): restore"
                 " it, point data_path= at the original, or give resplit=true to split it as it"
                 " is now"
@@ -124,12 +124,16 @@ class DataKind:
         self.check_vocab()
         return changed
 
-    def current(self) -> tuple[str, int]:
-        """The data's SHA-256 and size as it is now (its identity's `digest_key` and
-        `size_key`). A kind that writes what it reads (an encoded cache) answers without
-        writing it, so that data refused as changed leaves nothing behind."""
-        now = self.identity()
-        return now[self.digest_key], now[self.size_key]
+    def current_digest(self) -> str:
+        """The data's SHA-256 as it is now (its identity's `digest_key`). A kind that writes
+        what it reads (an encoded cache) answers without writing it, so that data refused as
+        changed leaves nothing behind."""
+        return self.identity()[self.digest_key]
+
+    def current_size(self) -> int:
+        """The data's size as it is now (its identity's `size_key`), for a refusal's message;
+        written nothing, as `current_digest`."""
+        return self.identity()[self.size_key]
 
     def check_vocab(self) -> None:
         """Refuse data the given vocabulary cannot encode (checked once it is known to be the

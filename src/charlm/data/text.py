@@ -63,9 +63,12 @@ class RunningText(DataKind):
         self.bounds: dict[str, tuple[int, int]] = {}
         self.stream: IdsFile | None = None
         self.encoded: EncodedText | None = None
+        self._digest: str | None = None  # the text's SHA-256, once `current_digest` read it
 
     def _load(self) -> None:
-        encoded = encode_text(self.paths, self.cache_dir, check=self._check_length)
+        encoded = encode_text(
+            self.paths, self.cache_dir, check=self._check_length, digest=self._digest
+        )
         bounds = split_bounds(encoded.length, self.split)
         self.encoded, self.vocab = encoded, self.vocab or encoded.vocab
         self.stream = encoded.ids()
@@ -101,12 +104,19 @@ class RunningText(DataKind):
                 "give the text the model was trained on (data_path=)"
             )
 
-    def current(self) -> tuple[str, int]:
-        """The text's SHA-256 and characters, read without encoding it (no cache written)."""
+    def current_digest(self) -> str:
+        """The text's SHA-256, from its bytes: nothing encoded, no cache written (and kept for
+        the encoding that follows, which then reads the text's bytes no second time)."""
         if self.encoded is not None:
-            return self.encoded.sha256, self.encoded.length
-        chars = sum(len(chunk) for p in self.paths for chunk in decoded_chunks(p))
-        return text_digest(self.paths), chars
+            return self.encoded.sha256
+        self._digest = self._digest or text_digest(self.paths)
+        return self._digest
+
+    def current_size(self) -> int:
+        """The text's characters, decoded without encoding it (a refusal's message only)."""
+        if self.encoded is not None:
+            return self.encoded.length
+        return sum(len(chunk) for p in self.paths for chunk in decoded_chunks(p))
 
     def identity(self) -> dict[str, Any]:
         """The text's SHA-256, its length, its files and the splits' (start, end)."""
