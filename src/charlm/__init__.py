@@ -16,6 +16,8 @@ from charlm._lazy import lazy_attributes
 _HOMES = {
     "CheckpointError": "charlm.checkpoint",
     "load_model": "charlm.checkpoint",
+    "load_onnx": "charlm.models.runtime",
+    "quantize_int8": "charlm.quantize",
     "CharWindowDataModule": "charlm.data.datamodule",
     "CorpusError": "charlm.data.corpus",
     "load_words": "charlm.data.corpus",
@@ -57,8 +59,10 @@ __all__ = [
     "evaluate_lm",
     "fit",
     "load_model",
+    "load_onnx",
     "loss_curves",
     "load_words",
+    "quantize_int8",
     "split_words",
 ]
 __getattr__, __dir__ = lazy_attributes(__name__, _HOMES)
@@ -78,7 +82,9 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from charlm.models.feedforward import FeedForwardLM
     from charlm.models.mlp import BengioMLP
     from charlm.models.recurrent import RecurrentLM
+    from charlm.models.runtime import load_onnx
     from charlm.models.transformer import TransformerLM
+    from charlm.quantize import quantize_int8
     from charlm.runs import Run, fit, loss_curves
 
 try:  # the version is written once, in pyproject.toml
