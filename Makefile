@@ -10,7 +10,7 @@ ARGS ?=
 WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-shakespeare bench-big-text bench-tokens-eval redteam exercises screenshot clean
+.PHONY: help install web data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-shakespeare bench-big-text bench-tokens-eval redteam exercises screenshot clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv and install charlm with its dev tools
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	touch $@
+
+web: web/node_modules/.installed ## ONNX Runtime Web from npm into web/node_modules, for charlm-export format=web and its browser test
 
 data: install ## data/civil_mots.txt and data/tinyshakespeare.txt: kept if there, else copied from ../shared/data (SHARED_DATA), else downloaded; SHA-256 checked
 	@$(BIN)/charlm-data --dest $(CORPUS) --dest $(TEXT) --shared $(SHARED_DATA)
@@ -59,7 +65,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests bench notebooks
 	$(BIN)/ruff format src tests bench notebooks
 
-test: install data lint ## Lint, then the whole test suite, one worker per core (about 7 minutes on 2 cores)
+test: install data web lint ## Lint, then the whole test suite, one worker per core (about 7 minutes on 2 cores)
 	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup $(ARGS)
 
 tensorboard: install ## Serve every run under logs/ on http://127.0.0.1:6006

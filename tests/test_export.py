@@ -87,8 +87,12 @@ def test_an_export_that_would_replace_files_or_is_not_a_language_model_is_one_li
     for args, message in [
         ((f"output={exported['folder']}",), "exists and is not an empty folder"),
         (
-            ("format=onnx", f"output={tmp_path / 'x'}"),
-            "format='onnx': charlm-export writes safetensors",
+            ("format=tflite", f"output={tmp_path / 'x'}"),
+            "format='tflite': charlm-export writes safetensors, onnx, web",
+        ),
+        (
+            ("quantize=int8", f"output={tmp_path / 'x'}"),
+            "quantize='int8' applies to the ONNX graphs: add format=onnx or format=web",
         ),
         ((), None),
     ]:

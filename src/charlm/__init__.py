@@ -17,7 +17,7 @@ _HOMES = {
     "CheckpointError": "charlm.checkpoint",
     "load_model": "charlm.checkpoint",
     "load_onnx": "charlm.models.runtime",
-    "quantize_int8": "charlm.quantize",
+    "quantize_int8": "charlm.runtimes",
     "CharWindowDataModule": "charlm.data.datamodule",
     "CorpusError": "charlm.data.corpus",
     "load_words": "charlm.data.corpus",
@@ -84,8 +84,8 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from charlm.models.recurrent import RecurrentLM
     from charlm.models.runtime import load_onnx
     from charlm.models.transformer import TransformerLM
-    from charlm.quantize import quantize_int8
     from charlm.runs import Run, fit, loss_curves
+    from charlm.runtimes import quantize_int8
 
 try:  # the version is written once, in pyproject.toml
     __version__ = _version("charlm")

@@ -68,13 +68,17 @@ def _require_onnx() -> None:
 def write_graphs(model: Any, folder: Path) -> dict[str, Any]:
     """model.onnx and, where the family has one, step.onnx in `folder`, each checked against
     torch; returns what config.json says of them."""
-    from charlm.models.graphs import BlockGraph, step_graph
+    from charlm.models.graphs import BlockGraph, block_exporter, block_reach, step_graph
 
     time = min(8, model.context_size) if model.data_contract == "sequences" else 8
     ids = torch.randint(1, model.vocab_size, (2, max(2, time)), generator=_generator())
     batch, length = torch.export.Dim("batch"), torch.export.Dim("time")
-    _export(BlockGraph(model), (ids,), folder / "model.onnx", ["ids"], ["logits"],
-            ({0: batch, 1: length},))  # fmt: skip
+    if block_exporter(model) == "torchscript":
+        _export(BlockGraph(model), (ids,), folder / "model.onnx", ["ids"], ["logits"],
+                {"ids": {0: "batch", 1: "time"}}, dynamo=False)  # fmt: skip
+    else:
+        _export(BlockGraph(model), (ids,), folder / "model.onnx", ["ids"], ["logits"],
+                ({0: batch, 1: length},))  # fmt: skip
     _name_axes(folder / "model.onnx", {"logits": {0: "batch", 1: "time"}})
     _check_forward(model, folder / "model.onnx")
     section: dict[str, Any] = {
@@ -84,6 +88,7 @@ def write_graphs(model: Any, folder: Path) -> dict[str, Any]:
         "contract": model.data_contract,
         "context_size": model.context_size,
         "max_word_length": model.max_word_length,
+        "block_reach": block_reach(model),
         "vocab_size": model.vocab_size,
     }
     graph = step_graph(model)
@@ -131,9 +136,11 @@ def _stepped(graph: Any, n: int, steps: int) -> list[torch.Tensor]:
     return state
 
 
-def _export(module, args, path: Path, inputs, outputs, dynamic_shapes) -> None:
-    """torch.onnx.export (its dynamo exporter), one file with the weights inside, its progress
-    messages kept off the command's output."""
+def _export(module, args, path: Path, inputs, outputs, dynamic, dynamo: bool = True) -> None:
+    """torch.onnx.export, one file with the weights inside, its progress messages kept off
+    the command's output: `dynamic` is the dynamo exporter's `dynamic_shapes`, or the
+    TorchScript exporter's `dynamic_axes` (`dynamo=False`)."""
+    module.eval()  # a graph of inference: no dropout, whatever mode the wrapper was built in
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo")]
     levels = [lg.level for lg in loggers]
     try:
@@ -145,10 +152,17 @@ def _export(module, args, path: Path, inputs, outputs, dynamic_shapes) -> None:
             torch.no_grad(),
         ):
             warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module, args, str(path), dynamo=True, input_names=inputs, output_names=outputs,
-                dynamic_shapes=dynamic_shapes, external_data=False, verbose=False,
-            )  # fmt: skip
+            if dynamo:
+                torch.onnx.export(
+                    module, args, str(path), dynamo=True, input_names=inputs,
+                    output_names=outputs, dynamic_shapes=dynamic, external_data=False,
+                    verbose=False,
+                )  # fmt: skip
+            else:
+                torch.onnx.export(
+                    module, args, str(path), dynamo=False, input_names=inputs,
+                    output_names=outputs, dynamic_axes=dynamic, verbose=False,
+                )  # fmt: skip
     except Exception as err:  # the exporter raises many types; one line says which graph
         raise ExportError(
             f"{path.name}: torch.onnx.export failed ({type(err).__name__}: "

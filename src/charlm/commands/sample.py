@@ -15,7 +15,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from charlm.checkpoint import device_for, load_model
+from charlm.checkpoint import device_for
 from charlm.config import config_dir, free_text
 from charlm.data.encoded import read_text
 from charlm.data.kinds import (
@@ -28,6 +28,7 @@ from charlm.data.kinds import (
 from charlm.data.registry import model_data
 from charlm.errors import CharlmError, check_options, report_errors
 from charlm.generate import Constraints, generate_words
+from charlm.runtimes import inference_model
 
 SAMPLE_OPTIONS = {
     "n": "int>=1|null",
@@ -54,6 +55,8 @@ SAMPLE_OPTIONS = {
     "format": "str|null",
     "prompt_file": "path|null",
     "stop": "str|null",
+    "runtime": "str",
+    "quantize": "str|null",
 }
 FORMATS = ("text", "csv", "jsonl")
 # Options that send words through charlm.generate (constraints, or another format).
@@ -78,8 +81,8 @@ def main(cfg: DictConfig) -> None:
         if cfg.get("prompt"):
             raise CharlmError("prompt= and prompt_file= both given: give one of them")
         cfg.prompt = read_text(cfg.prompt_file)[0]
-    device = device_for(cfg.get("device"))
-    model = load_model(cfg.ckpt).to(device)
+    device = device_for(cfg.get("device") if not cfg.get("quantize") else "cpu")
+    model = inference_model(cfg.ckpt, cfg.runtime, cfg.get("quantize"), device)
     data = model_data(model, cfg.get("data_path"))
     options = OmegaConf.to_container(cfg, resolve=True)
     if isinstance(data, SequenceKind) and (

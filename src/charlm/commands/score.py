@@ -15,12 +15,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from charlm.checkpoint import RESPLIT_NOTE, load_model
+from charlm.checkpoint import RESPLIT_NOTE
 from charlm.config import config_dir
 from charlm.data.kinds import DataChangedError
 from charlm.data.registry import model_data
 from charlm.data.scoring import FORMATS, arrange
 from charlm.errors import CharlmError, check_options, check_output, report_errors
+from charlm.runtimes import inference_model
 
 OPTIONS = {
     "input": "path|null",
@@ -33,6 +34,8 @@ OPTIONS = {
     "output": "path|null",
     "data_path": "path|null",
     "resplit": "bool",
+    "runtime": "str",
+    "quantize": "str|null",
 }
 
 
@@ -55,7 +58,7 @@ def main(cfg: DictConfig) -> None:
             cfg.get("data_path"),
         ]
         check_output(cfg.output, inputs)
-    model = load_model(cfg.ckpt)
+    model = inference_model(cfg.ckpt, cfg.runtime, cfg.get("quantize"))
     data = model_data(model, cfg.get("data_path"))
     if cfg.get("output"):
         check_output(cfg.output, data.paths)  # the data the run read, by any name

@@ -112,6 +112,22 @@ class TransformerStep(StepGraph):
         return (logits[:, -1], *(t for kv in cache for t in kv))
 
 
+def block_exporter(model: CharLM) -> str:
+    """Which of torch's ONNX exporters traces `model`'s `BlockGraph` with a variable time axis:
+    "dynamo" (torch.export), or "torchscript" for recurrent stacks, whose sequence torch.export
+    unrolls at the example's length, where the TorchScript exporter maps nn.RNN, nn.GRU and
+    nn.LSTM to ONNX's own recurrent operators."""
+    return "torchscript" if isinstance(model, RecurrentLM) else "dynamo"
+
+
+def block_reach(model: CharLM) -> int | None:
+    """The longest block `BlockGraph` reads, or None for any length: attention's position
+    tables (a Transformer's, a recurrent model's attention layer) hold `context_size`."""
+    if isinstance(model, TransformerLM) or getattr(model, "attn", None) is not None:
+        return model.context_size
+    return None
+
+
 def step_graph(model: CharLM) -> StepGraph | None:
     """The step graph of `model`'s family, or None where its cached state is not a fixed set
     of tensors (a recurrent model with attention carries a position; an ensemble, its

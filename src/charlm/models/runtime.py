@@ -52,6 +52,10 @@ class OnnxRuntimeLM(CharLM):
         self._state = graphs.get("state") or []
         self._forward = session(folder / files["forward"])
         self._step = session(folder / files["step"]) if files.get("step") else None
+        reach = graphs.get("block_reach")
+        if self._step is None and reach is not None:
+            # Words are read whole from the start token: at most `reach` positions.
+            self._limit = min(self._limit or reach, reach - 1)
         self.checkpoint_path = str(folder)
 
     @property
@@ -83,13 +87,18 @@ class OnnxRuntimeLM(CharLM):
     def advance(self, state: Any, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         if self._step is None:
             state = torch.cat([state, ids[:, None].cpu()], dim=1)
+            if self._limit is not None and state.shape[1] > self._limit:
+                return self._ended(len(ids)), state
             return self.block_logits(state)[:, -1], state
         if self._limit is not None and state[1] >= self._limit:
-            # The longest word the model reads ends here, as the torch family's `advance` says.
-            logits = torch.full((len(ids), self.vocab_size), -math.inf)
-            logits[:, 0] = 0.0
-            return logits, state
+            return self._ended(len(ids)), state
         return self._advance_graph(state, ids.cpu().numpy().astype(np.int64))
+
+    def _ended(self, n: int) -> torch.Tensor:
+        """The longest word the model reads ends here, as the torch family's `advance` says."""
+        logits = torch.full((n, self.vocab_size), -math.inf)
+        logits[:, 0] = 0.0
+        return logits
 
     def _advance_graph(self, state: Any, ids: np.ndarray) -> tuple[torch.Tensor, Any]:
         tensors, position = state
