@@ -10,7 +10,7 @@ ARGS ?=
 WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install web data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-shakespeare bench-big-text bench-tokens-eval redteam exercises screenshot clean
+.PHONY: help install web data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-shakespeare bench-big-text bench-tokens-eval bench-export redteam exercises screenshot screenshot-web clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ exercises: install ## The students' notebooks: build/exercises/NN_*.ipynb, each 
 screenshot: install data ## Lesson 6 in JupyterLab in headless Chromium: moves the sampler's slider and photographs the three views into docs/screenshots/ (apt-get install chromium; pip install playwright)
 	$(BIN)/python docs/screenshots/jupyterlab_views.py $(ARGS)
 
+screenshot-web: install web ## The page of charlm-export format=web, opened from its file in headless Chromium: docs/screenshots/web_page.png (ARGS='RUN/checkpoints/last.ckpt')
+	$(BIN)/python docs/screenshots/web_page.py $(ARGS)
+
 lint: install ## ruff check and format check
 	$(BIN)/ruff check src tests bench notebooks
 	$(BIN)/ruff format --check src tests bench notebooks
@@ -97,6 +100,9 @@ bench-big-text: install data ## A 1 GB text (written under /tmp): encoding time,
 
 bench-tokens-eval: install data ## A 15,000-token model evaluated over every split of tinyshakespeare.txt's lines: time and peak memory (ARGS='--ckpt RUN/checkpoints/last.ckpt')
 	$(BIN)/python bench/tokens_eval.py $(ARGS)
+
+bench-export: install data ## Inference in float32, int8 and ONNX Runtime: the GRU and the Transformer of experiment=gru and =transformer (trained first unless ARGS='--gru CKPT --transformer CKPT'), test NLL and characters per second
+	$(BIN)/python bench/export_speed.py $(ARGS)
 
 redteam: install ## Bad input to every command, the Python API, the course and runs at once: exit 0 or one-line errors, no traceback, nothing overwritten (about 15 minutes)
 	$(BIN)/python bench/redteam.py $(ARGS)

@@ -256,8 +256,13 @@ def _quantize(folder: Path, section: dict[str, Any]) -> dict[str, str | None]:
         if not name:
             continue
         target = name.replace(".onnx", ".int8.onnx")
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantize_dynamic(folder / name, folder / target, weight_type=QuantType.QInt8)
+        root, level = logging.getLogger(), logging.getLogger().level
+        root.setLevel(logging.ERROR)  # its advice to pre-process, logged on the root logger
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quantize_dynamic(folder / name, folder / target, weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
         done[key] = target
     return done
