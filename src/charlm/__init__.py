@@ -16,7 +16,7 @@ from charlm._lazy import lazy_attributes
 _HOMES = {
     "CheckpointError": "charlm.checkpoint",
     "load_model": "charlm.checkpoint",
-    "load_onnx": "charlm.models.runtime",
+    "load_onnx": "charlm.onnx_model",
     "quantize_int8": "charlm.runtimes",
     "CharWindowDataModule": "charlm.data.datamodule",
     "CorpusError": "charlm.data.corpus",
@@ -82,8 +82,8 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from charlm.models.feedforward import FeedForwardLM
     from charlm.models.mlp import BengioMLP
     from charlm.models.recurrent import RecurrentLM
-    from charlm.models.runtime import load_onnx
     from charlm.models.transformer import TransformerLM
+    from charlm.onnx_model import load_onnx
     from charlm.runs import Run, fit, loss_curves
     from charlm.runtimes import quantize_int8
 

@@ -8,7 +8,7 @@
 
 and `config.json`'s "onnx" section, which says how to run them: the data contract, the state
 tensors (name, shape, batch axis), the longest word. `charlm.models.graphs` defines the two
-graphs; `charlm.models.runtime.OnnxRuntimeLM` samples and scores with them. Each graph is
+graphs; `charlm.onnx_model.OnnxRuntimeLM` samples and scores with them. Each graph is
 checked against torch when it is written: an export whose logits differ by more than 1e-4 is
 refused.
 """

@@ -57,7 +57,7 @@ def inference_model(
         raise CharlmError(f"quantize={quantize!r}: one of {', '.join(QUANTIZE)}, or null")
     if runtime == "onnx":
         from charlm.export import is_export
-        from charlm.models.runtime import load_onnx
+        from charlm.onnx_model import load_onnx
 
         if not is_export(path):
             raise CharlmError(
