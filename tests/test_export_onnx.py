@@ -167,6 +167,11 @@ def test_an_export_whose_graph_disagrees_with_torch_is_refused(tmp_path, monkeyp
     with pytest.raises(ExportError, match="onnxruntime's logits differ from torch's by"):
         export_onnx(checkpoint_of("mlp", vocab, "words"),
                     tmp_path / "x.ckpt", tmp_path / "model")  # fmt: skip
+    assert not (tmp_path / "model").exists()  # no half-written folder left
+    (tmp_path / "mine").mkdir()  # a folder of the user's, empty: kept, and left empty
+    with pytest.raises(ExportError):
+        export_onnx(checkpoint_of("mlp", vocab, "words"), tmp_path / "x.ckpt", tmp_path / "mine")
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
 
 
 def test_int8_in_torch_replaces_the_layers_and_keeps_the_figures_near(tmp_path):

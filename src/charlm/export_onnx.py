@@ -19,7 +19,9 @@ import contextlib
 import io
 import json
 import logging
+import shutil
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +44,33 @@ def export_onnx(
     if quantize is not None and quantize not in QUANTIZE:
         raise ExportError(f"quantize={quantize!r}: one of {', '.join(QUANTIZE)}, or null")
     _require_onnx()
+    existed = Path(out).is_dir()
     folder = export_safetensors(checkpoint, source, out)
-    model = load_model(folder).float().eval()
-    section = write_graphs(model, folder)
-    if quantize == "int8":
-        section["int8"] = _quantize(folder, section)
-    config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    config["onnx"] = section
-    (folder / CONFIG).write_text(json.dumps(config, indent=1, ensure_ascii=False), "utf-8")
+    with removed_on_failure(folder, existed):
+        model = load_model(folder).float().eval()
+        section = write_graphs(model, folder)
+        if quantize == "int8":
+            section["int8"] = _quantize(folder, section)
+        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        config["onnx"] = section
+        (folder / CONFIG).write_text(json.dumps(config, indent=1, ensure_ascii=False), "utf-8")
     return folder
+
+
+@contextlib.contextmanager
+def removed_on_failure(folder: Path, existed: bool) -> Iterator[None]:
+    """If what follows fails, remove what this export wrote into `folder` (which was new, or
+    empty where `existed`), and the folder itself where it was new: a refused export leaves
+    nothing half-written behind."""
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            for path in folder.iterdir():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        raise
 
 
 def _require_onnx() -> None:

@@ -40,7 +40,7 @@ def export_web(
 ) -> Path:
     """Write the page of `checkpoint`'s model to `out` (a new or empty folder); the page runs
     the int8 graph where `quantize="int8"`. Returns the folder."""
-    from charlm.export_onnx import export_onnx
+    from charlm.export_onnx import export_onnx, removed_on_failure
 
     meta = checkpoint.get("charlm") or {}
     if meta.get("vocab_kind") == "tokens":
@@ -49,7 +49,14 @@ def export_web(
             "cannot split; export it with format=onnx and tokenize with its tokenizer.json"
         )
     dist = find_runtime(ort_web)  # before anything is written
+    existed = Path(out).is_dir()
     folder = export_onnx(checkpoint, source, out, quantize)
+    with removed_on_failure(folder, existed):
+        return _write_page(folder, meta, dist, quantize)
+
+
+def _write_page(folder: Path, meta: dict[str, Any], dist: Path, quantize: str | None) -> Path:
+    """index.html, model.js and ONNX Runtime Web's files in the exported `folder`."""
     config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
     graphs = config["onnx"]
     graph = (graphs.get("int8") or {}).get("forward") if quantize else graphs["forward"]

@@ -55,7 +55,7 @@ SAMPLE_OPTIONS = {
     "format": "str|null",
     "prompt_file": "path|null",
     "stop": "str|null",
-    "runtime": "str",
+    "runtime": "str|null",
     "quantize": "str|null",
 }
 FORMATS = ("text", "csv", "jsonl")
@@ -82,7 +82,7 @@ def main(cfg: DictConfig) -> None:
             raise CharlmError("prompt= and prompt_file= both given: give one of them")
         cfg.prompt = read_text(cfg.prompt_file)[0]
     device = device_for(cfg.get("device") if not cfg.get("quantize") else "cpu")
-    model = inference_model(cfg.ckpt, cfg.runtime, cfg.get("quantize"), device)
+    model = inference_model(cfg.ckpt, cfg.get("runtime") or "torch", cfg.get("quantize"), device)
     data = model_data(model, cfg.get("data_path"))
     options = OmegaConf.to_container(cfg, resolve=True)
     if isinstance(data, SequenceKind) and (

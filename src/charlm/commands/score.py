@@ -34,7 +34,7 @@ OPTIONS = {
     "output": "path|null",
     "data_path": "path|null",
     "resplit": "bool",
-    "runtime": "str",
+    "runtime": "str|null",
     "quantize": "str|null",
 }
 
@@ -58,7 +58,7 @@ def main(cfg: DictConfig) -> None:
             cfg.get("data_path"),
         ]
         check_output(cfg.output, inputs)
-    model = inference_model(cfg.ckpt, cfg.runtime, cfg.get("quantize"))
+    model = inference_model(cfg.ckpt, cfg.get("runtime") or "torch", cfg.get("quantize"))
     data = model_data(model, cfg.get("data_path"))
     if cfg.get("output"):
         check_output(cfg.output, data.paths)  # the data the run read, by any name
