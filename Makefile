@@ -10,7 +10,7 @@ ARGS ?=
 WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install web data train test test-fast notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-shakespeare bench-big-text bench-tokens-eval bench-export redteam exercises screenshot screenshot-web clean
+.PHONY: help install web data train test test-fast test-compat notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-shakespeare bench-big-text bench-tokens-eval bench-export redteam exercises screenshot screenshot-web clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,26 @@ train: install data ## Train the notebook's MLP (experiment=bengio2003); or ARGS
 test-fast: install ## The edit-test loop: lint, then every test not marked slow (about a minute on 2 cores)
 	$(BIN)/ruff check src tests bench notebooks
 	$(BIN)/pytest -q -m "not slow" -n $(WORKERS) --dist loadgroup $(ARGS)
+
+# The other end of the supported releases: the newest torch these machines provide, with the
+# torchvision built for it, and the oldest Lightning charlm supports (pyproject.toml).
+COMPAT_VENV ?= .venv-compat
+COMPAT_PINS ?= torch==2.14.1 torchvision==0.29.1 lightning==2.6.0
+
+$(COMPAT_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/pip install --quiet --upgrade pip
+	$(COMPAT_VENV)/bin/pip install --quiet $(COMPAT_PINS)
+	$(COMPAT_VENV)/bin/python -c "import torch, torchvision, lightning as L; print(torch.__version__, torchvision.__version__, L.__version__)" > $(COMPAT_VENV)/before
+	$(COMPAT_VENV)/bin/pip install --quiet -e '.[dev]'
+	$(COMPAT_VENV)/bin/python -c "import torch, torchvision, lightning as L; print(torch.__version__, torchvision.__version__, L.__version__)" | diff $(COMPAT_VENV)/before - \
+		|| { echo "installing charlm changed torch, torchvision or lightning (above)"; exit 1; }
+	touch $@
+
+test-compat: $(COMPAT_VENV)/.installed data web ## The fast suite on torch 2.14.1 and Lightning 2.6.0 (a second environment, 5.5 GB), then the wheel installed beside another torch (-m install; both need the package index, as make install does)
+	@$(COMPAT_VENV)/bin/python -c "import torch, lightning as L; print('torch', torch.__version__, '| lightning', L.__version__)"
+	$(COMPAT_VENV)/bin/pytest -q -m "not slow" -n $(WORKERS) --dist loadgroup $(ARGS)
+	$(COMPAT_VENV)/bin/pytest -q -m install $(ARGS)
 
 notebooks: install data ## Execute the course's lessons (notebooks/*.py) into build/notebooks/ (.ipynb and .html, with figures; about 20 minutes, CHARLM_QUICK=1: 2)
 	@mkdir -p build/notebooks

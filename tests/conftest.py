@@ -43,12 +43,19 @@ def corpus() -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (`make test` runs a worker per core), each keeps to cores of its own.
+    """charlm's cache (a machine's measured bfloat16 speed) goes to a folder of the test run's,
+    not the home folder's.
+
+    Under pytest-xdist (`make test` runs a worker per core), each keeps to cores of its own.
 
     Runs with num_threads=auto then take one thread per core of their worker, whatever the
     other worker is doing, so a test's thread count (and its floating-point results) does not
     depend on which tests happen to run beside it; subprocesses inherit the mask.
     """
+    if "CHARLM_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["CHARLM_CACHE_DIR"] = tempfile.mkdtemp(prefix="charlm-cache-")
     worker, count = (
         os.environ.get("PYTEST_XDIST_WORKER"),
         os.environ.get("PYTEST_XDIST_WORKER_COUNT"),
@@ -91,7 +98,15 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under `--dist loadgroup`, the groups are handed out first, so the longest pieces of work
-    do not come last (a stable sort: the order is kept otherwise)."""
+    do not come last (a stable sort: the order is kept otherwise).
+
+    Tests marked `install` (environments of several GB) run only where `-m` names them
+    (`make test-compat`); every other run deselects them."""
+    if "install" not in (config.option.markexpr or ""):
+        kept = [item for item in items if item.get_closest_marker("install") is None]
+        if len(kept) != len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+            items[:] = kept
     if getattr(config.option, "loadgroup", False):
         items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
 

@@ -13,6 +13,7 @@ import torch
 from commands import run_command
 from conftest import TINY_WORDS
 
+from charlm.errors import CharlmError
 from charlm.lit import NonFiniteLossError
 from charlm.precision import figures_precision, non_finite_fix, precision_plugin
 from charlm.train import train
@@ -101,3 +102,94 @@ def test_a_16_bit_run_that_overflows_is_told_float16_is_the_cause(tmp_path, make
     message = str(err.value)
     assert "float16 (trainer.precision=16-true) overflows past 65504" in message
     assert "model.optimizer.lr" not in message and "\n" not in message
+
+
+# --- the precision policy of each device, its capabilities forced --------------------------
+
+
+@pytest.fixture
+def device(monkeypatch):
+    """Force what torch reports of this machine: CUDA or MPS present, bfloat16 on the GPU,
+    cuDNN's version, bfloat16 instructions on the CPU and the measured speed-up."""
+    import torch
+
+    import charlm.precision as policy
+
+    state = {"cuda": False, "mps": False, "bf16": True, "cudnn": 91300, "cpu_bf16": True,
+             "speedup": 1.7, "measured": 0}  # fmt: skip
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: state["cuda"])
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: state["mps"])
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: state["bf16"])
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: state["cudnn"])
+    monkeypatch.setattr(policy, "cpu_has_bf16", lambda: state["cpu_bf16"])
+
+    def measure(*args, **kwargs):
+        state["measured"] += 1
+        return state["speedup"]
+
+    monkeypatch.setattr(policy, "measure_bf16_speedup", measure)
+    return state
+
+
+TRANSFORMER, GRU = "charlm.models.TransformerLM", "charlm.models.RecurrentLM"
+
+
+def test_cuda_takes_bf16_where_the_gpu_and_cudnn_have_it_else_float16(device):
+    from charlm.precision import auto_precision
+
+    device["cuda"] = True
+    assert auto_precision("auto", TRANSFORMER) == "bf16-mixed"
+    assert auto_precision("gpu", GRU) == "bf16-mixed"  # cuDNN 9.13: bf16 LSTMs and GRUs
+    device["cudnn"] = 90100
+    assert auto_precision("cuda", GRU) == "16-mixed"  # cuDNN refuses bf16 recurrent nets
+    assert auto_precision("cuda", TRANSFORMER) == "bf16-mixed"
+    device["bf16"] = False  # a GPU without bfloat16 (a T4, a V100)
+    assert auto_precision("cuda", TRANSFORMER) == "16-mixed"
+
+
+def test_mps_is_float32_and_auto_prefers_cuda_then_mps_then_the_cpu(device, tmp_path, monkeypatch):
+    from charlm.precision import accelerator_of, auto_precision
+
+    monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path))
+    device["mps"] = True
+    assert accelerator_of("auto") == "mps" and auto_precision("auto", TRANSFORMER) == "32-true"
+    device["cuda"] = True
+    assert accelerator_of("auto") == "cuda" and accelerator_of("gpu") == "cuda"
+    device["cuda"] = device["mps"] = False
+    assert accelerator_of("auto") == "cpu"
+    with pytest.raises(CharlmError, match="no CUDA or MPS device"):
+        accelerator_of("gpu")
+    with pytest.raises(CharlmError, match="accelerator='tpu'"):
+        accelerator_of("tpu")
+
+
+def test_the_cpu_takes_bf16_only_where_measured_faster_once_per_machine(
+    device, tmp_path, monkeypatch
+):
+    from charlm.precision import auto_precision
+
+    monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path))
+    device["speedup"] = 0.53  # an Intel Xeon with AVX512-BF16 and no AMX: bf16 slower
+    assert auto_precision("cpu", GRU) == "32-true" and device["measured"] == 1
+    device["speedup"] = 1.9
+    assert auto_precision("cpu", GRU) == "32-true"  # the machine's measurement is kept
+    assert device["measured"] == 1 and (tmp_path / "precision.json").is_file()
+    (tmp_path / "precision.json").unlink()  # another machine, say
+    assert auto_precision("cpu", GRU) == "bf16-mixed" and device["measured"] == 2
+    device["cpu_bf16"] = False  # emulated bfloat16: never, and nothing to measure
+    assert auto_precision("cpu", TRANSFORMER) == "32-true" and device["measured"] == 2
+
+
+def test_trainer_auto_and_mps_compose_with_their_precision(make_cfg, device, tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path))
+    device["cpu_bf16"] = False
+    auto = make_cfg("trainer=auto", "model=gru")
+    assert auto.trainer.accelerator == "auto"
+    assert OmegaConf.to_container(auto.trainer, resolve=True)["precision"] == "32-true"
+    mps = make_cfg("trainer=mps")
+    assert mps.trainer.accelerator == "mps" and mps.trainer.precision == "32-true"
+    device["cuda"] = True
+    gpu = make_cfg("trainer=gpu", "model=transformer")
+    assert OmegaConf.to_container(gpu.trainer, resolve=True)["precision"] == "bf16-mixed"

@@ -89,8 +89,9 @@ def register_resolvers() -> None:
     `${cwd:}`: the directory the program was started in (usable before Hydra's own config is).
     `${launch:devices,auto}`: processes per node (devices), nodes (num_nodes) or world size as
     torchrun or srun set them, else the default (`charlm.launch.launch_value`).
-    `${native_bf16:}`: Lightning's precision for this CPU, bf16-mixed where it has bfloat16
-    instructions, else 32-true (`native_bf16_precision`).
+    `${auto_precision:accelerator,family}`: Lightning's precision for the device and the model
+    family (`charlm.precision.auto_precision`: on a CPU, bf16-mixed only where measured faster).
+    `${native_bf16:}` is its CPU choice, for configs that name it.
     """
     if not OmegaConf.has_resolver("cwd"):
         OmegaConf.register_new_resolver("cwd", os.getcwd, use_cache=True)
@@ -106,19 +107,17 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("launch", launch_value)
     if not OmegaConf.has_resolver("native_bf16"):
         OmegaConf.register_new_resolver("native_bf16", native_bf16_precision)
+    if not OmegaConf.has_resolver("auto_precision"):
+        from charlm.precision import auto_precision
+
+        OmegaConf.register_new_resolver("auto_precision", auto_precision, use_cache=True)
 
 
 def native_bf16_precision() -> str:
-    """Lightning's precision for this CPU: "bf16-mixed" where it multiplies bfloat16 in hardware
-    (AVX512-BF16 or AMX), else "32-true". Emulated, bfloat16 is far slower than float32 (14x for a Transformer on a CPU
-    without those instructions, docs/performance.md), so a recipe bounded by time asks for it
-    only where it pays. torch has no public test for these instructions: `torch.cpu`'s private
-    ones are what its own CPU code dispatches on."""
-    import torch
+    """`${native_bf16:}`, as configs written before `${auto_precision:}` say: the CPU's choice."""
+    from charlm.precision import auto_precision
 
-    cpu = torch.cpu
-    native = cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported()
-    return "bf16-mixed" if native else "32-true"
+    return auto_precision("cpu")
 
 
 def data_contract(target: str) -> str:

@@ -71,3 +71,145 @@ def non_finite_fix(precision: str | None) -> str:
             "trainer.precision=bf16-mixed or 32-true"
         )
     return "lower the learning rate (model.optimizer.lr) or check the data"
+
+
+# --- the precision a run trains in, for its device and its model family --------------------
+
+# Where this machine's measurement of bfloat16 against float32 is kept.
+CACHE = "precision.json"
+# bfloat16 must be at least this much faster than float32 to be chosen on a CPU.
+MARGIN = 1.1
+# cuDNN runs LSTMs and GRUs in bfloat16 from 9.13 (torch.backends.cudnn.version() 91300).
+CUDNN_BF16_RNN = 91300
+
+
+def accelerator_of(accelerator: str) -> str:
+    """The device `accelerator` names: "auto" is CUDA where torch sees a GPU, then Apple's MPS,
+    then the CPU (the order of Lightning's `accelerator: auto`); "gpu" is CUDA or MPS."""
+    import torch
+
+    accelerator = str(accelerator).lower()
+    cuda = torch.cuda.is_available()
+    mps = torch.backends.mps.is_available()
+    if accelerator in ("auto", "gpu"):
+        if cuda:
+            return "cuda"
+        if mps:
+            return "mps"
+        if accelerator == "gpu":
+            raise CharlmError("accelerator=gpu: this machine has no CUDA or MPS device; use "
+                              "trainer=cpu, or trainer=auto to take one where there is one")  # fmt: skip
+        return "cpu"
+    if accelerator not in ("cuda", "mps", "cpu"):
+        raise CharlmError(f"accelerator={accelerator!r}: one of auto, cpu, gpu, cuda, mps")
+    return accelerator
+
+
+def auto_precision(accelerator: str = "auto", family: str = "") -> str:
+    """Lightning's precision for a run on `accelerator` of the model class `family` (its
+    config's `_target_`; only its name is read, nothing is imported), said in the log:
+
+    - CUDA: bf16-mixed where the GPU has bfloat16; a recurrent model only where cuDNN runs
+      LSTMs and GRUs in bfloat16 (9.13 and later), else 16-mixed (float16, with a scaler);
+    - MPS: 32-true (Lightning has no mixed precision there);
+    - CPU: bf16-mixed only where a short measurement finds bfloat16's matrix products faster
+      than float32's on this machine (cached per CPU, threads and torch), else 32-true:
+      bfloat16 instructions alone are not enough (an Intel Xeon with AVX512-BF16 and no AMX
+      multiplies in bf16 at about half float32's speed).
+    """
+    import logging
+
+    import torch
+
+    device = accelerator_of(accelerator)
+    recurrent = "Recurrent" in str(family)
+    if device == "cuda":
+        bf16 = torch.cuda.is_bf16_supported()
+        cudnn = torch.backends.cudnn.version() or 0
+        choice = "bf16-mixed" if bf16 and (not recurrent or cudnn >= CUDNN_BF16_RNN) else "16-mixed"
+        why = f"CUDA, bfloat16 {'supported' if bf16 else 'not supported'}, cuDNN {cudnn}"
+    elif device == "mps":
+        choice, why = "32-true", "MPS: no mixed precision there"
+    else:
+        speedup = cpu_bf16_speedup()
+        choice = "bf16-mixed" if speedup >= MARGIN else "32-true"
+        why = f"CPU, bfloat16 matrix products at {speedup:.2f}x float32's speed"
+    logging.getLogger("charlm.precision").info("precision: %s (%s)", choice, why)
+    return choice
+
+
+def cpu_bf16_speedup(cache_dir: str | None = None) -> float:
+    """How many times faster this CPU multiplies 1024 x 1024 matrices in bfloat16 than in
+    float32 with torch's current threads (0 where it has no bfloat16 instructions: emulated,
+    bfloat16 is always slower). Measured once (about a second) and kept in charlm's cache,
+    keyed by the CPU, the thread count and torch's version ($CHARLM_CACHE_DIR, else
+    ~/.cache/charlm)."""
+    import json
+    import os
+    import platform
+    from pathlib import Path
+
+    import torch
+
+    if not cpu_has_bf16():
+        return 0.0
+    key = f"{_cpu_model() or platform.processor()}|{torch.get_num_threads()}|{torch.__version__}"
+    folder = (
+        cache_dir
+        or os.environ.get("CHARLM_CACHE_DIR")
+        or (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "charlm")
+    )
+    path = Path(folder) / CACHE
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known, dict) and isinstance(known.get(key), int | float):
+        return float(known[key])
+    speedup = measure_bf16_speedup()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**(known if isinstance(known, dict) else {}), key: speedup}))
+    except OSError:
+        pass  # a read-only home: measured again next time
+    return speedup
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX). torch has no
+    public test for these instructions: `torch.cpu`'s private ones are what its own CPU code
+    dispatches on."""
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def measure_bf16_speedup(size: int = 1024, repeat: int = 5) -> float:
+    """float32's time over bfloat16's for a size x size matrix product, best of `repeat`."""
+    import time
+
+    import torch
+
+    def best(dtype: torch.dtype) -> float:
+        a = torch.randn(size, size).to(dtype)
+        b = torch.randn(size, size).to(dtype)
+        a @ b  # warm-up
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    return best(torch.float32) / best(torch.bfloat16)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
