@@ -71,8 +71,8 @@ notebooks: install data ## Execute the course's lessons (notebooks/*.py) into bu
 	done
 	@echo "executed: build/notebooks/*.ipynb (open in Jupyter) and *.html (open in a browser)"
 
-exercises: install ## The students' notebooks: build/exercises/NN_*.ipynb, each lesson with its solutions replaced by stubs (nbgrader's ClearSolutions)
-	$(BIN)/python -m charlm.course.exercises --lessons notebooks --out build/exercises
+exercises: install ## The students' notebooks: build/exercises/NN_*.ipynb, each lesson with its solutions replaced by stubs (nbgrader's ClearSolutions); INSTALL=SOURCE adds a first cell installing charlm from SOURCE in Colab or JupyterHub
+	$(BIN)/python -m charlm.course.exercises --lessons notebooks --out build/exercises $(if $(INSTALL),--install '$(INSTALL)')
 
 screenshot: install data ## Lesson 6 in JupyterLab in headless Chromium: moves the sampler's slider and photographs the three views into docs/screenshots/ (apt-get install chromium; pip install playwright)
 	$(BIN)/python docs/screenshots/jupyterlab_views.py $(ARGS)

@@ -157,3 +157,27 @@ def test_every_lesson_hands_out_one_exercise_at_least():
         cells = jupytext.read(lesson).cells
         assert any(BEGIN in c.source for c in cells), f"{lesson.name} has no exercise"
         assert any("verifier_" in c.source and TAG in c.metadata.get("tags", []) for c in cells)
+
+
+@pytest.mark.slow
+def test_the_install_cell_comes_first_and_runs_where_charlm_is_there(tmp_path):
+    """`--install SOURCE`: every notebook starts with the cell that installs charlm in Colab or
+    JupyterHub (run in a fresh kernel with another torch by tests/test_install.py); where
+    charlm and the data are there, the cell installs and fetches nothing."""
+    from charlm.course.install import MARK
+
+    source = "https://example.org/charlm-0.1.0-py3-none-any.whl"
+    written, _ = build_exercises(ROOT / "notebooks", tmp_path / "out", install=source)
+    assert written
+    for path in written:
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.cell_type == "code" and first.source.startswith(MARK)
+        assert repr(source) in first.source
+    compile(first.source, "cell", "exec")
+    done = subprocess.run([sys.executable, "-c", first.source], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "CHARLM_ROOT": str(ROOT)})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("charlm ") and "| torch" in done.stdout
+    assert not (tmp_path / "data").exists()  # CHARLM_ROOT's data was there: nothing fetched
+    with pytest.raises(CharlmError, match="one line naming a wheel"):
+        build_exercises(ROOT / "notebooks", tmp_path / "other", install="a\nb")

@@ -90,12 +90,22 @@ def _sources(notebook: Any) -> list[tuple[str, str]]:
     return [(cell.cell_type, cell.source) for cell in notebook.cells]
 
 
-def build_exercises(lessons: Path, out: Path) -> tuple[list[Path], list[Path]]:
-    """Write the handed-out notebook of every lesson `lessons/NN_*.py` to `out/NN_*.ipynb`.
+def build_exercises(
+    lessons: Path, out: Path, install: str | None = None
+) -> tuple[list[Path], list[Path]]:
+    """Write the handed-out notebook of every lesson `lessons/NN_*.py` to `out/NN_*.ipynb`,
+    with `install`'s first cell (`charlm.course.install`) where a source is given.
 
     Returns the notebooks written and those kept: a notebook already there whose cells are not
     the fresh stubs' (a student wrote in it) is never written over."""
     import nbformat
+
+    from charlm.course.install import install_cell
+
+    try:
+        cell = install_cell(install) if install is not None else None
+    except ValueError as err:
+        raise CharlmError(str(err)) from None
 
     paths = sorted(lessons.glob("[0-9][0-9]_*.py")) if lessons.is_dir() else []
     if not paths:
@@ -103,6 +113,9 @@ def build_exercises(lessons: Path, out: Path) -> tuple[list[Path], list[Path]]:
     if out.exists() and not out.is_dir():
         raise CharlmError(f"--out {out}: a file, not a folder; give a folder for the notebooks")
     notebooks = {lesson: student_notebook(lesson) for lesson in paths}  # all, or none on error
+    if cell is not None:
+        for notebook in notebooks.values():
+            notebook.cells.insert(0, nbformat.v4.new_code_cell(cell))
     out.mkdir(parents=True, exist_ok=True)
     written, kept = [], []
     for lesson, notebook in notebooks.items():
@@ -129,9 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--lessons", type=Path, default=Path("notebooks"))
     parser.add_argument("--out", type=Path, default=Path("build/exercises"))
+    parser.add_argument(
+        "--install",
+        metavar="SOURCE",
+        help="first cell: install charlm from SOURCE (a wheel's URL, a git URL) when the kernel "
+        "lacks it, leaving its torch alone, and fetch the data (Colab, JupyterHub)",
+    )
     args = parser.parse_args(argv)
     try:
-        written, kept = build_exercises(args.lessons, args.out)
+        written, kept = build_exercises(args.lessons, args.out, args.install)
     except CharlmError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
