@@ -85,7 +85,9 @@ CUDNN_BF16_RNN = 91300
 
 def accelerator_of(accelerator: str) -> str:
     """The device `accelerator` names: "auto" is CUDA where torch sees a GPU, then Apple's MPS,
-    then the CPU (the order of Lightning's `accelerator: auto`); "gpu" is CUDA or MPS."""
+    then the CPU (the order of Lightning's `accelerator: auto`); "gpu" is MPS on a machine that
+    has it, else CUDA (a config may be composed where its GPU is not: Lightning says so when
+    the run starts)."""
     import torch
 
     accelerator = str(accelerator).lower()
@@ -96,10 +98,7 @@ def accelerator_of(accelerator: str) -> str:
             return "cuda"
         if mps:
             return "mps"
-        if accelerator == "gpu":
-            raise CharlmError("accelerator=gpu: this machine has no CUDA or MPS device; use "
-                              "trainer=cpu, or trainer=auto to take one where there is one")  # fmt: skip
-        return "cpu"
+        return "cuda" if accelerator == "gpu" else "cpu"
     if accelerator not in ("cuda", "mps", "cpu"):
         raise CharlmError(f"accelerator={accelerator!r}: one of auto, cpu, gpu, cuda, mps")
     return accelerator
@@ -123,7 +122,10 @@ def auto_precision(accelerator: str = "auto", family: str = "") -> str:
 
     device = accelerator_of(accelerator)
     recurrent = "Recurrent" in str(family)
-    if device == "cuda":
+    if device == "cuda" and not torch.cuda.is_available():
+        # Composed where the GPU is not (a login node): nothing to ask; float32 is safe anywhere.
+        choice, why = "32-true", "no CUDA device visible where the config was resolved"
+    elif device == "cuda":
         bf16 = torch.cuda.is_bf16_supported()
         cudnn = torch.backends.cudnn.version() or 0
         choice = "bf16-mixed" if bf16 and (not recurrent or cudnn >= CUDNN_BF16_RNN) else "16-mixed"
