@@ -228,6 +228,8 @@ def test_the_commands_export_then_sample_and_score_in_onnxruntime_and_in_int8(tr
         (("runtime=onnx", f"ckpt={ckpt}"), "runtime=onnx reads an exported folder"),
         (("runtime=jax", f"ckpt={ckpt}"), "runtime='jax': one of torch, onnx"),
         (("quantize=int4", f"ckpt={ckpt}"), "quantize='int4': one of int8"),
+        (("quantize=int8", "device=cuda", f"ckpt={ckpt}"), "quantize=int8 runs on the CPU"),
+        (("runtime=onnx", "device=cuda:0", "ckpt=onnx"), "runtime=onnx runs on the CPU"),
     ]:
         done = run_command("charlm-sample", *args, cwd=trained)
         assert done.returncode == 2 and message in done.stderr, done.stderr

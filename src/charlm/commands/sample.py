@@ -81,8 +81,13 @@ def main(cfg: DictConfig) -> None:
         if cfg.get("prompt"):
             raise CharlmError("prompt= and prompt_file= both given: give one of them")
         cfg.prompt = read_text(cfg.prompt_file)[0]
-    device = device_for(cfg.get("device") if not cfg.get("quantize") else "cpu")
-    model = inference_model(cfg.ckpt, cfg.get("runtime") or "torch", cfg.get("quantize"), device)
+    runtime, quantize = cfg.get("runtime") or "torch", cfg.get("quantize")
+    on_cpu = quantize or runtime == "onnx"  # int8 weights and onnxruntime run on the CPU
+    if on_cpu and cfg.get("device") not in (None, "auto", "cpu"):
+        given = f"quantize={quantize}" if quantize else "runtime=onnx"
+        raise CharlmError(f"device={cfg.device}: {given} runs on the CPU; give device=cpu")
+    device = device_for("cpu" if on_cpu else cfg.get("device"))
+    model = inference_model(cfg.ckpt, runtime, quantize, device)
     data = model_data(model, cfg.get("data_path"))
     options = OmegaConf.to_container(cfg, resolve=True)
     if isinstance(data, SequenceKind) and (
