@@ -10,7 +10,7 @@ ARGS ?=
 WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install web data train test test-fast test-compat notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-shakespeare bench-big-text bench-tokens-eval bench-export redteam exercises screenshot screenshot-web clean
+.PHONY: help install web data train test test-fast test-compat notebooks lint format tensorboard bench bench-profile bench-threads bench-ddp bench-scale bench-text bench-shakespeare bench-big-text bench-tokens-eval bench-export device-check redteam exercises screenshot screenshot-web clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -123,6 +123,9 @@ bench-tokens-eval: install data ## A 15,000-token model evaluated over every spl
 
 bench-export: install data ## Inference in float32, int8 and ONNX Runtime: the GRU and the Transformer of experiment=gru and =transformer (trained first unless ARGS='--gru CKPT --transformer CKPT'), test NLL and characters per second
 	$(BIN)/python bench/export_speed.py $(ARGS)
+
+device-check: install data ## A short training, sampling and scoring on this machine's device (CUDA, else MPS, else the CPU) with trainer=auto, its logits and NLL compared with the CPU's (a minute)
+	$(BIN)/python bench/device_check.py $(ARGS)
 
 redteam: install ## Bad input to every command, the Python API, the course and runs at once: exit 0 or one-line errors, no traceback, nothing overwritten (about 15 minutes)
 	$(BIN)/python bench/redteam.py $(ARGS)
