@@ -31,16 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def trained(experiment: str, given: str | None, work: Path) -> Path:
     if given:
         return Path(given)
@@ -99,8 +89,9 @@ def main() -> None:
     from charlm import load_model, load_onnx, quantize_int8
     from charlm.checkpoint import read_checkpoint
     from charlm.export_onnx import export_onnx
+    from charlm.precision import cpu_model
 
-    print(f"{cpu_model()}, {args.threads} torch threads (onnxruntime: its default, one per "
+    print(f"{cpu_model() or platform.processor()}, {args.threads} torch threads (onnxruntime: its default, one per "
           f"core), torch {torch.__version__}")  # fmt: skip
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

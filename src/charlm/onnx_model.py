@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
+from charlm.data.vocab import stored_vocabulary
 from charlm.models.base import CharLM
 from charlm.models.sequence import SequenceLM
 
@@ -56,6 +58,11 @@ class OnnxRuntimeLM(CharLM):
         if self._step is None and reach is not None:
             # Words are read whole from the start token: at most `reach` positions.
             self._limit = min(self._limit or reach, reach - 1)
+        # The vocabulary, run config and data identity the export wrote beside the graphs.
+        meta = config.get("charlm") or {}
+        self.vocab = stored_vocabulary(meta["vocab"], meta.get("vocab_kind"))
+        self.config = yaml.safe_load(meta.get("config") or "{}") or {}
+        self.data_identity = meta.get("data") if isinstance(meta.get("data"), dict) else None
         self.checkpoint_path = str(folder)
 
     @property
@@ -153,11 +160,6 @@ class OnnxRuntimeLM(CharLM):
 
 
 def load_onnx(folder: str | Path, int8: bool = False) -> OnnxRuntimeLM:
-    """The exported folder's ONNX graphs as a model, with its vocabulary and run config."""
-    from charlm.checkpoint import load_model
-
-    torch_model = load_model(folder)  # the vocabulary and config, read with no pickle
-    model = OnnxRuntimeLM(folder, int8=int8)
-    model.vocab, model.config = torch_model.vocab, torch_model.config
-    model.data_identity = torch_model.data_identity
-    return model
+    """The exported folder's ONNX graphs as a model, with its vocabulary and run config: no
+    torch network is built."""
+    return OnnxRuntimeLM(folder, int8=int8)
