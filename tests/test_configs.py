@@ -6,7 +6,6 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-import torch
 from omegaconf import OmegaConf, open_dict
 
 from charlm.config import config_dir
@@ -135,14 +134,18 @@ def test_a_model_and_data_that_do_not_fit_are_refused_naming_the_data_to_use(
 
 
 @pytest.mark.parametrize(
-    ("avx512_bf16", "amx", "precision"),
-    [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"), (False, False, "32-true")],
+    ("speedup", "precision"),
+    # bfloat16 in hardware and faster (an AMD EPYC), in hardware and slower (an Intel Xeon
+    # with AVX512-BF16 and no AMX), emulated.
+    [(2.7, "bf16-mixed"), (0.53, "32-true"), (0.07, "32-true")],
 )
-def test_the_shakespeare_recipes_ask_for_bfloat16_only_on_a_cpu_that_has_it(
-    make_cfg, monkeypatch, avx512_bf16, amx, precision
+def test_the_shakespeare_recipes_ask_for_bfloat16_only_on_a_cpu_where_it_is_faster(
+    make_cfg, monkeypatch, tmp_path, speedup, precision
 ):
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    import charlm.precision as policy
+
+    monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(policy, "measure_bf16_speedup", lambda *a, **k: speedup)
     for experiment in ("shakespeare_best", "shakespeare_nanogpt"):
         cfg = make_cfg(f"experiment={experiment}")
         assert cfg.trainer.precision == precision, experiment
